@@ -1,0 +1,1 @@
+"""Turn a folder of documents into chunks in a kbqa knowledge base: ``python -m ingest DIR``."""

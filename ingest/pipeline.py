@@ -1,0 +1,323 @@
+"""The indexing pipeline: discover → load → split → embed → upsert/delete.
+
+Chunk bookkeeping is LangChain's indexing API (``langchain_core.indexing.index``) with a SQL
+record manager beside the Chroma files: a chunk's id is the sha256 of its text and metadata
+(source, file hash, position, splitter), unchanged chunks are skipped, and a changed file's old
+chunks are cleaned up. Around it kbqa adds what the API does not: a per-file registry so an
+unchanged file is not even read, pruning of deleted files (but never of files that merely failed
+to load this time), an embedding cache keyed by text so a renamed file is not embedded again, and
+a per-file report.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.documents import Document
+from langchain_core.indexing import index
+
+from ingest.loaders import load_file
+from ingest.split import TokenSplitter
+from rag.errors import IngestLockedError, KbqaError, LoaderError
+from rag.store import FileRecord
+from rag.types import FileResult, IngestReport
+
+if TYPE_CHECKING:
+    from rag.kb import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+FLUSH_CHUNKS = 256  # chunks per index() call: big enough for efficient embedding batches
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Candidate:
+    path: Path
+    source: str
+
+
+def discover(root: Path, extensions: list[str]) -> tuple[list[Candidate], list[FileResult]]:
+    """Files under ``root`` to ingest (sorted), and the ones skipped or failed on the way.
+
+    Hidden files and folders are ignored; symlinked folders are followed once (a loop is
+    reported, not followed forever).
+    """
+    if root.is_file():
+        return [Candidate(root, root.name)], []
+    found: list[Candidate] = []
+    other: list[FileResult] = []
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def walk(folder: Path) -> None:
+        try:
+            st = folder.stat()
+        except OSError as exc:
+            other.append(FileResult(_rel(folder, root), "failed", reason=f"unreadable: {exc.strerror}"))
+            return
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            other.append(FileResult(_rel(folder, root), "failed", reason="symlink loop, not followed"))
+            return
+        seen_dirs.add((st.st_dev, st.st_ino))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            other.append(FileResult(_rel(folder, root), "failed", reason=f"unreadable: {exc.strerror}"))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError as exc:
+                other.append(FileResult(_rel(path, root), "failed", reason=f"unreadable: {exc.strerror}"))
+                continue
+            if is_dir:
+                walk(path)
+            elif entry.is_symlink() and not path.exists():
+                other.append(FileResult(_rel(path, root), "failed", reason="broken symlink"))
+            elif path.suffix.lower() in extensions:
+                found.append(Candidate(path, _rel(path, root)))
+            else:
+                other.append(
+                    FileResult(_rel(path, root), "skipped", reason=f"unsupported file type {path.suffix or '(none)'}")
+                )
+
+    walk(root)
+    return found, other
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def ingest_lock(path: Path, wait_seconds: float = 0.0) -> Iterator[None]:
+    """One ingest per knowledge base at a time; a second one waits or refuses clearly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise IngestLockedError(
+                        f"another ingest is writing to this knowledge base ({path}); wait for it"
+                        " to finish and run again"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class Pending:
+    candidate: Candidate
+    sha: str
+    status: str
+    chunks: list[Document]
+    pages: int
+    title: str
+    lang: str
+    size: int
+
+
+class Ingestor:
+    """Runs the pipeline for one knowledge base (see module docstring)."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.settings = kb.settings
+
+    def run(
+        self,
+        root: Path,
+        *,
+        prune: bool = True,
+        progress: Progress | None = None,
+        show_progress: bool | None = None,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise LoaderError(str(root), "no such file or folder")
+        root = root.resolve()
+        report = IngestReport(kb=self.settings.kb, root=str(root))
+        with ingest_lock(self.settings.kb_dir / "ingest.lock", wait_seconds=2.0):
+            store = self.kb.writable_store()
+            splitter = self.kb.splitter()
+            registry = self.kb.registry
+            record_manager = self.kb.record_manager()
+            candidates, other = discover(root, self.settings.extensions)
+            report.files.extend(other)
+            bar = _progress_bar(len(candidates), show_progress)
+            pending: list[Pending] = []
+            n_pending = 0
+            seen: set[str] = set()
+            for i, cand in enumerate(candidates, 1):
+                seen.add(cand.source)
+                result = self._prepare(cand, root, splitter, registry)
+                if isinstance(result, Pending):
+                    pending.append(result)
+                    n_pending += len(result.chunks)
+                else:
+                    report.files.append(result)
+                if n_pending >= FLUSH_CHUNKS:
+                    self._flush(pending, store, record_manager, registry, root, report)
+                    pending, n_pending = [], 0
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(chunks=report.chunks_written, refresh=False)
+                if progress:
+                    progress(i, len(candidates), cand.source)
+            self._flush(pending, store, record_manager, registry, root, report)
+            if bar is not None:
+                bar.close()
+            if prune and root.is_dir():
+                failed = {f.source for f in report.files if f.status == "failed"}
+                for record in registry.all():
+                    if record.root == str(root) and record.source not in seen | failed:
+                        report.chunks_deleted += self.kb.remove_source(record.source, store=store)
+                        report.files.append(FileResult(record.source, "removed", chunks=record.chunks))
+        report.files.sort(key=lambda f: f.source)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _prepare(
+        self, cand: Candidate, root: Path, splitter: TokenSplitter, registry: Any
+    ) -> Pending | FileResult:
+        try:
+            size = cand.path.stat().st_size
+            sha = file_sha256(cand.path)
+        except OSError as exc:
+            return FileResult(cand.source, "failed", reason=f"unreadable: {exc.strerror or exc}")
+        previous = registry.get(cand.source)
+        if previous is not None and previous.file_sha256 == sha:
+            return FileResult(cand.source, "unchanged", chunks=previous.chunks)
+        try:
+            docs = load_file(
+                cand.path,
+                root if root.is_dir() else cand.path.parent,
+                max_file_mb=self.settings.max_file_mb,
+                pdf_password=self.settings.pdf_password,
+            )
+            chunks = self._chunks(docs, cand.source, sha, splitter)
+        except LoaderError as exc:
+            return FileResult(cand.source, "failed", reason=exc.reason)
+        except KbqaError as exc:
+            return FileResult(cand.source, "failed", reason=str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            log.debug("unexpected loader failure", exc_info=True)
+            return FileResult(cand.source, "failed", reason=f"{type(exc).__name__}: {exc}")
+        if not chunks:
+            return FileResult(cand.source, "failed", reason="no text to index")
+        first = docs[0].metadata
+        return Pending(
+            candidate=cand,
+            sha=sha,
+            status="added" if previous is None else "updated",
+            chunks=chunks,
+            pages=max((d.metadata.get("page", 1) for d in docs), default=1),
+            title=str(first.get("title", "")),
+            lang=str(first.get("lang", "en")),
+            size=size,
+        )
+
+    def _chunks(self, docs: list[Document], source: str, sha: str, splitter: TokenSplitter) -> list[Document]:
+        chunks: list[Document] = []
+        for doc in docs:
+            doc.metadata["source"] = source
+            chunks.extend(splitter.split(doc))
+        for position, chunk in enumerate(chunks):
+            chunk.metadata.update(
+                source=source,
+                file_sha256=sha,
+                chunk=position,
+                splitter=splitter.id,
+                embedder=self.kb.embedder_id,
+            )
+        return chunks
+
+    def _flush(
+        self,
+        pending: list[Pending],
+        store: Any,
+        record_manager: Any,
+        registry: Any,
+        root: Path,
+        report: IngestReport,
+    ) -> None:
+        if not pending:
+            return
+        docs = [chunk for p in pending for chunk in p.chunks]
+        try:
+            # One call per group and batch_size >= its chunks: incremental cleanup then never
+            # deletes a file's chunks that a later batch of the same call would re-add.
+            result = index(
+                docs,
+                record_manager,
+                store,
+                cleanup="incremental",
+                source_id_key="source",
+                batch_size=len(docs),
+                key_encoder="sha256",
+            )
+        except Exception as exc:  # noqa: BLE001 - report the files, keep what is stored
+            log.debug("index() failed", exc_info=True)
+            for p in pending:
+                report.files.append(FileResult(p.candidate.source, "failed", reason=f"could not index: {exc}"))
+            return
+        report.chunks_written += result["num_added"] + result["num_updated"]
+        report.chunks_deleted += result["num_deleted"]
+        for p in pending:
+            registry.put(
+                FileRecord(
+                    source=p.candidate.source,
+                    file_sha256=p.sha,
+                    size=p.size,
+                    chunks=len(p.chunks),
+                    pages=p.pages,
+                    title=p.title,
+                    lang=p.lang,
+                    ingested_at=time.time(),
+                    root=str(root if root.is_dir() else root.parent),
+                )
+            )
+            report.files.append(FileResult(p.candidate.source, p.status, chunks=len(p.chunks)))  # type: ignore[arg-type]
+
+
+def _progress_bar(total: int, show: bool | None) -> Any:
+    """A tqdm bar on a terminal; nothing when output is piped or logged."""
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show or total == 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", desc="ingest", file=sys.stderr)

@@ -1,0 +1,117 @@
+"""Token-aware splitting that respects paragraphs and sentences in English and Chinese.
+
+Sizes are counted with the embedder's own tokenizer, so no chunk is silently truncated when it
+is embedded. Markdown sections carry their header path ("Install > Linux") into every chunk.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from rag.errors import ConfigError
+
+SPLITTER_VERSION = "v1"  # bump when splitting changes what chunks come out
+
+# Paragraphs, lines, then sentence ends (Chinese full-width first), then clauses, then words.
+SEPARATORS = [
+    "\n\n", "\n", "。", "！", "？", "；", "…", ". ", "! ", "? ", "; ",
+    "，", "、", ", ", " ", "",
+]
+
+_HEADER = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+MAX_BREADCRUMB_CHARS = 120
+
+
+def splitter_id(chunk_size: int, chunk_overlap: int) -> str:
+    return f"recursive-{SPLITTER_VERSION}-{chunk_size}-{chunk_overlap}"
+
+
+@dataclass
+class Section:
+    offset: int
+    text: str
+    breadcrumb: str
+
+
+def markdown_sections(text: str) -> list[Section]:
+    """Cut Markdown at headers (not inside code fences), keeping each section's offset.
+
+    LangChain's MarkdownHeaderTextSplitter drops character offsets, which ``start_index`` needs.
+
+    >>> [(s.breadcrumb, s.text.strip()) for s in markdown_sections("# A\\nx\\n## B\\ny")]
+    [('A', '# A\\nx'), ('A > B', '## B\\ny')]
+    """
+    sections: list[Section] = []
+    trail: list[tuple[int, str]] = []
+    start, pos, in_fence = 0, 0, False
+    for line in text.splitlines(keepends=True):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        match = None if in_fence else _HEADER.match(line.rstrip("\n"))
+        if match:
+            if text[start:pos].strip():
+                sections.append(Section(start, text[start:pos], " > ".join(t for _, t in trail)))
+            level = len(match.group(1))
+            trail = [(lvl, t) for lvl, t in trail if lvl < level] + [(level, match.group(2))]
+            start = pos
+        pos += len(line)
+    if text[start:].strip():
+        sections.append(Section(start, text[start:], " > ".join(t for _, t in trail)))
+    return sections
+
+
+class TokenSplitter:
+    """Split loaded Documents into chunks of at most ``chunk_size`` embedder tokens.
+
+    >>> from transformers import AutoTokenizer  # doctest: +SKIP
+    """
+
+    def __init__(self, tokenizer: Any, chunk_size: int, chunk_overlap: int, max_tokens: int | None = None) -> None:
+        if chunk_overlap >= chunk_size:
+            raise ConfigError(f"chunk_overlap ({chunk_overlap}) must be below chunk_size ({chunk_size})")
+        if max_tokens is not None and chunk_size + 2 > max_tokens:
+            raise ConfigError(
+                f"chunk_size {chunk_size} exceeds what the embedder reads ({max_tokens} tokens"
+                " with [CLS]/[SEP]); lower KBQA_CHUNK_SIZE"
+            )
+        self.tokenizer = tokenizer
+        self.chunk_size = chunk_size
+        self.id = splitter_id(chunk_size, chunk_overlap)
+        self._splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
+            tokenizer,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            separators=SEPARATORS,
+            keep_separator="end",
+            add_start_index=True,
+            strip_whitespace=True,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.tokenize(text))
+
+    def split(self, doc: Document) -> list[Document]:
+        """Chunks of one loaded Document, with ``start_index`` into its text."""
+        if doc.metadata.get("mime") == "text/markdown":
+            return self._split_markdown(doc)
+        return self._splitter.split_documents([doc])
+
+    def _split_markdown(self, doc: Document) -> list[Document]:
+        chunks: list[Document] = []
+        for section in markdown_sections(doc.page_content):
+            crumb = section.breadcrumb[:MAX_BREADCRUMB_CHARS]
+            for piece in self._splitter.split_documents(
+                [Document(page_content=section.text, metadata=dict(doc.metadata))]
+            ):
+                piece.metadata["start_index"] += section.offset
+                first_line = piece.page_content.lstrip().split("\n", 1)[0]
+                if crumb and not _HEADER.match(first_line):
+                    piece.page_content = f"{crumb}\n{piece.page_content}"
+                chunks.append(piece)
+        return chunks

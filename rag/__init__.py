@@ -1,0 +1,58 @@
+"""kbqa's library: everything a notebook needs.
+
+>>> from rag import KnowledgeBase, Settings
+>>> Settings().kb
+'default'
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before any Hugging Face library is imported: offline and no telemetry unless the user opts out.
+if os.environ.get("KBQA_OFFLINE", "true").lower() not in ("0", "false", "no"):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from rag.errors import (  # noqa: E402
+    ConfigError,
+    EmbedderMismatchError,
+    EmptyKnowledgeBaseError,
+    KbqaError,
+    KnowledgeBaseNotFoundError,
+    LoaderError,
+    ModelError,
+    QuestionError,
+)
+from rag.settings import Settings  # noqa: E402
+from rag.types import Answer, Citation, FileResult, IngestReport, Passage  # noqa: E402
+
+__all__ = [
+    "Answer",
+    "Citation",
+    "ConfigError",
+    "EmbedderMismatchError",
+    "EmptyKnowledgeBaseError",
+    "FileResult",
+    "IngestReport",
+    "KbqaError",
+    "KnowledgeBase",
+    "KnowledgeBaseNotFoundError",
+    "LoaderError",
+    "ModelError",
+    "Models",
+    "Passage",
+    "QuestionError",
+    "Settings",
+]
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    # KnowledgeBase pulls in LangChain; import it on first use so `import rag` stays fast.
+    if name in ("KnowledgeBase", "Models"):
+        from rag import kb
+
+        return getattr(kb, name)
+    raise AttributeError(name)

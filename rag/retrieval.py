@@ -1,0 +1,189 @@
+"""Hybrid retrieval: dense search in Chroma and BM25 keyword search, fused by reciprocal rank.
+
+Why not LangChain's EnsembleRetriever: it fuses ranks but drops scores, and kbqa needs each
+passage's cosine similarity to decide when to abstain and its keyword rank to explain results.
+``KbRetriever`` exposes the same search as a LangChain ``BaseRetriever`` for notebook pipelines.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from rag.errors import ConfigError
+from rag.types import Passage
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from rag.store import KbStore
+
+
+def rrf_fuse(rankings: Sequence[tuple[Sequence[str], float]], k: int) -> dict[str, float]:
+    """Weighted reciprocal-rank fusion: ``sum(w / (k + rank))`` over the rankings.
+
+    >>> sorted(rrf_fuse([(["a", "b"], 1.0), (["b", "c"], 1.0)], k=60).items())[0][0]
+    'a'
+    >>> max(rrf_fuse([(["a", "b"], 1.0), (["b", "c"], 1.0)], k=60).items(), key=lambda x: x[1])[0]
+    'b'
+    """
+    scores: dict[str, float] = {}
+    for ids, weight in rankings:
+        for rank, chunk_id in enumerate(ids, 1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
+    return scores
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def mmr_order(candidates: list[str], relevance: dict[str, float], vectors: dict[str, Any], top_k: int, lam: float = 0.6) -> list[str]:
+    """Maximal marginal relevance over already-scored candidates."""
+    chosen: list[str] = []
+    rest = list(candidates)
+    top = max(relevance.values(), default=1.0) or 1.0
+    while rest and len(chosen) < top_k:
+        def gain(cid: str) -> float:
+            redundancy = max((_cosine(vectors[cid], vectors[c]) for c in chosen), default=0.0)
+            return lam * relevance[cid] / top - (1 - lam) * redundancy
+
+        best = max(rest, key=gain)
+        chosen.append(best)
+        rest.remove(best)
+    return chosen
+
+
+class HybridSearch:
+    """Dense + keyword search over one knowledge base.
+
+    ``top_k``, ``fetch_k`` and ``rrf_k`` are validated here, so a bad value fails at once.
+    """
+
+    def __init__(
+        self,
+        store: KbStore,
+        embeddings: Embeddings,
+        *,
+        top_k: int = 4,
+        fetch_k: int = 20,
+        hybrid: bool = True,
+        rrf_k: int = 60,
+        keyword_weight: float = 1.0,
+        mmr: bool = False,
+    ) -> None:
+        for name, value in (("top_k", top_k), ("fetch_k", fetch_k), ("rrf_k", rrf_k)):
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+        self.store = store
+        self.embeddings = embeddings
+        self.top_k, self.fetch_k = top_k, max(fetch_k, top_k)
+        self.hybrid, self.rrf_k, self.keyword_weight, self.mmr = hybrid, rrf_k, keyword_weight, mmr
+
+    def sources_matching(self, patterns: Sequence[str], known: Sequence[str]) -> list[str]:
+        """Expand file names or globs ("reports/*.pdf") against the sources the KB holds."""
+        return sorted({s for s in known for p in patterns if s == p or fnmatch.fnmatch(s, p)})
+
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int | None = None,
+        sources: Sequence[str] | None = None,
+        hybrid: bool | None = None,
+    ) -> list[Passage]:
+        top_k = top_k or self.top_k
+        if top_k <= 0:
+            raise ConfigError(f"top_k must be positive, got {top_k}")
+        if sources is not None and not sources:
+            return []
+        hybrid = self.hybrid if hybrid is None else hybrid
+        fetch_k = max(self.fetch_k, top_k)
+        qvec = self.embeddings.embed_query(query)
+        where = {"source": {"$in": list(sources)}} if sources is not None else None
+        dense = self.store.collection.query(
+            query_embeddings=[qvec],
+            n_results=fetch_k,
+            where=where,
+            include=["documents", "metadatas", "distances", "embeddings"],
+        )
+        records: dict[str, dict[str, Any]] = {}
+        dense_ids = list(dense["ids"][0])
+        for i, cid in enumerate(dense_ids):
+            records[cid] = {
+                "text": dense["documents"][0][i],
+                "metadata": dense["metadatas"][0][i] or {},
+                "dense": 1.0 - float(dense["distances"][0][i]),
+                "vector": dense["embeddings"][0][i],
+            }
+        rankings: list[tuple[Sequence[str], float]] = [(dense_ids, 1.0)]
+        keyword_rank: dict[str, int] = {}
+        if hybrid:
+            hits = self.store.keyword.search(query, fetch_k, sources=sources)
+            keyword_ids = [cid for cid, _ in hits]
+            keyword_rank = {cid: r for r, cid in enumerate(keyword_ids, 1)}
+            missing = [cid for cid in keyword_ids if cid not in records]
+            if missing:
+                got = self.store.collection.get(
+                    ids=missing, include=["documents", "metadatas", "embeddings"]
+                )
+                for i, cid in enumerate(got["ids"]):
+                    records[cid] = {
+                        "text": got["documents"][i],
+                        "metadata": got["metadatas"][i] or {},
+                        "dense": _cosine(qvec, got["embeddings"][i]),
+                        "vector": got["embeddings"][i],
+                    }
+            rankings.append(([c for c in keyword_ids if c in records], self.keyword_weight))
+        fused = rrf_fuse(rankings, self.rrf_k)
+        order = sorted(fused, key=lambda cid: -fused[cid])
+        if self.mmr:
+            order = mmr_order(order, fused, {c: records[c]["vector"] for c in order}, top_k)
+        passages = []
+        for n, cid in enumerate(order[:top_k], 1):
+            rec = records[cid]
+            meta = dict(rec["metadata"])
+            passages.append(
+                Passage(
+                    n=n,
+                    chunk_id=cid,
+                    source=str(meta.get("source", "")),
+                    page=int(meta["page"]) if meta.get("page") is not None else None,
+                    text=rec["text"],
+                    score=round(fused[cid], 6),
+                    dense_score=round(float(rec["dense"]), 4),
+                    keyword_rank=keyword_rank.get(cid),
+                    metadata=meta,
+                )
+            )
+        return passages
+
+
+class KbRetriever(BaseRetriever):
+    """The hybrid search as a LangChain retriever (Documents carry score metadata)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    search: Any
+    top_k: int = 4
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return [
+            Document(
+                id=p.chunk_id,
+                page_content=p.text,
+                metadata={**p.metadata, "score": p.score, "dense_score": p.dense_score},
+            )
+            for p in self.search.search(query, top_k=self.top_k)
+        ]

@@ -1,0 +1,174 @@
+"""One typed ``Settings`` object: every knob kbqa has, with its default and what it does.
+
+Precedence, highest first: keyword arguments in Python, ``KBQA_*`` environment variables,
+``kbqa.toml`` (or the file named by ``KBQA_CONFIG``), the defaults below.
+
+>>> from rag import Settings
+>>> Settings(top_k=3).top_k
+3
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_EXTENSIONS = (
+    ".pdf .txt .text .md .markdown .rst .html .htm .docx .csv .json .jsonl .log"
+).split()
+
+
+class Settings(BaseSettings):
+    """kbqa's settings. Field descriptions are the documentation (README table is generated)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KBQA_",
+        extra="forbid",
+        validate_assignment=True,
+        toml_file=os.environ.get("KBQA_CONFIG", "kbqa.toml"),
+    )
+
+    # --- where things live -------------------------------------------------------------------
+    persist_dir: Path = Field(
+        Path("./vectorstore"), description="Folder of the embedded Chroma store and its indexes."
+    )
+    kb: str = Field("default", description="Knowledge base name (one Chroma collection each).")
+    model_cache_dir: Path = Field(
+        Path("~/.cache/kbqa"), description="Folder for converted model caches (safetensors)."
+    )
+    chroma_url: str | None = Field(
+        None, description="Chroma server URL (http://127.0.0.1:8000); unset = embedded store."
+    )
+
+    # --- models ------------------------------------------------------------------------------
+    embedder: str = Field(
+        "all-minilm-l6-v2",
+        description="Embedder: a packaged alias (all-minilm-l6-v2), a local folder, or a hub id.",
+    )
+    llm_model: str = Field(
+        "qwen2.5-coder-0.5b",
+        description="Generator: packaged alias (qwen2.5-coder-0.5b, smollm2-135m), folder, .gguf or hub id.",
+    )
+    llm_backend: Literal["auto", "transformers"] = Field(
+        "transformers", description="Generation backend."
+    )
+    offline: bool = Field(
+        True, description="Never contact a model hub (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE)."
+    )
+    torch_threads: int | None = Field(
+        None, description="CPU threads for torch; unset = torch's default (all cores)."
+    )
+
+    # --- generation --------------------------------------------------------------------------
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 = greedy.")
+    top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass (temperature > 0).")
+    max_new_tokens: int = Field(200, ge=1, le=8192, description="Most tokens one answer may have.")
+    repetition_penalty: float = Field(
+        1.05, ge=1.0, le=2.0, description="Penalty on repeated tokens (1 = none)."
+    )
+    context_window: int | None = Field(
+        None, ge=256, description="Model context in tokens; unset = read from the model config."
+    )
+    answer_language: Literal["auto", "en", "zh"] = Field(
+        "auto", description="Prompt and refusal language; auto = the question's language."
+    )
+
+    # --- ingestion ---------------------------------------------------------------------------
+    chunk_size: int = Field(
+        200, ge=16, le=8192, description="Chunk size in embedder tokens (MiniLM reads 256 at most)."
+    )
+    chunk_overlap: int = Field(30, ge=0, description="Overlap between chunks, in embedder tokens.")
+    embed_batch_size: int = Field(64, ge=1, description="Chunks embedded per model call.")
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are refused.")
+    extensions: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EXTENSIONS),
+        description="File extensions ingest reads; others are skipped and listed.",
+    )
+    pdf_password: str | None = Field(None, description="Password for encrypted PDFs.")
+
+    # --- retrieval ---------------------------------------------------------------------------
+    top_k: int = Field(4, ge=1, le=50, description="Passages given to the model.")
+    fetch_k: int = Field(20, ge=1, le=500, description="Candidates each retriever returns before fusion.")
+    hybrid: bool = Field(True, description="Fuse BM25 keyword search with dense search (RRF).")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    keyword_weight: float = Field(1.0, ge=0.0, description="Weight of keyword ranks in the fusion.")
+    mmr: bool = Field(False, description="Diversify passages with maximal marginal relevance.")
+    relevance_threshold: float = Field(
+        0.25, ge=-1.0, le=1.0,
+        description="Abstain when the best passage's cosine similarity is below this.",
+    )
+    citation_threshold: float = Field(
+        0.45, ge=0.0, le=1.0, description="Least support score for an answer sentence to be cited."
+    )
+
+    # --- app ---------------------------------------------------------------------------------
+    app_host: str = Field("127.0.0.1", description="Address the Streamlit app binds.")
+    app_port: int = Field(8501, ge=1, le=65535, description="Port of the Streamlit app.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("kb")
+    @classmethod
+    def _kb_name(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,60}[A-Za-z0-9]", value):
+            raise ValueError(
+                f"knowledge base name {value!r} must be 3-63 letters, digits, '.', '_' or '-'"
+                " and start and end with a letter or digit"
+            )
+        return value
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions(cls, value: list[str]) -> list[str]:
+        return [v.lower() if v.startswith(".") else "." + v.lower() for v in value]
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size"
+                f" ({self.chunk_size})"
+            )
+        return self
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.model_cache_dir.expanduser()
+
+    @property
+    def kb_dir(self) -> Path:
+        """Per-knowledge-base files beside Chroma: record manager, keyword index, lock."""
+        return self.persist_dir / "kbqa" / self.kb
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (README's table is generated from this)."""
+    rows = ["| setting | env var | default | description |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        if isinstance(default, list):
+            default = " ".join(default)
+        rows.append(
+            f"| `{name}` | `KBQA_{name.upper()}` | `{default}` | {field.description or ''} |"
+        )
+    return "\n".join(rows)

@@ -1,0 +1,241 @@
+"""The vector store: Chroma (embedded or server) plus the keyword index, kept in step.
+
+``KbStore`` is the LangChain ``VectorStore`` that ingest hands to ``langchain_core.indexing.index``:
+every add and delete goes to Chroma and to the keyword index, so the two never disagree about
+which chunks exist. A collection records the embedder and splitter it was built with; opening it
+with others is an ``EmbedderMismatchError`` that names both and the rebuild command.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+from rag.errors import ConfigError, EmbedderMismatchError, KnowledgeBaseNotFoundError
+from rag.keyword import KeywordIndex
+
+if TYPE_CHECKING:
+    import chromadb
+
+    from rag.settings import Settings
+
+EMBEDDER_KEY = "kbqa_embedder"
+DIM_KEY = "kbqa_dim"
+SPLITTER_KEY = "kbqa_splitter"
+
+
+def chroma_client(settings: Settings) -> chromadb.ClientAPI:
+    """Embedded ``PersistentClient`` in ``persist_dir``, or an ``HttpClient`` for ``chroma_url``."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"KBQA_CHROMA_URL {settings.chroma_url!r} is not an http(s) URL")
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(
+                f"cannot reach the Chroma server at {settings.chroma_url}: {exc}"
+            ) from exc
+    settings.persist_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.persist_dir), settings=chroma_settings)
+
+
+def list_collections(client: chromadb.ClientAPI) -> list[str]:
+    return sorted(c.name if hasattr(c, "name") else str(c) for c in client.list_collections())
+
+
+@dataclass
+class FileRecord:
+    """One ingested file as the registry remembers it."""
+
+    source: str
+    file_sha256: str
+    size: int
+    chunks: int
+    pages: int
+    title: str
+    lang: str
+    ingested_at: float
+    root: str = ""
+
+
+class FileRegistry:
+    """Which files a knowledge base holds, with their content hash: lets ingest skip unchanged
+    files without reading them, and gives the app and ``kbqa status`` their document table."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS files (source TEXT PRIMARY KEY, file_sha256 TEXT NOT NULL,"
+            " size INTEGER, chunks INTEGER, pages INTEGER, title TEXT, lang TEXT,"
+            " ingested_at REAL, root TEXT)"
+        )
+
+    def get(self, source: str) -> FileRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT * FROM files WHERE source = ?", (source,)
+            ).fetchone()
+        return FileRecord(*row) if row else None
+
+    def all(self) -> list[FileRecord]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM files ORDER BY source").fetchall()
+        return [FileRecord(*row) for row in rows]
+
+    def put(self, record: FileRecord) -> None:
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.source,
+                    record.file_sha256,
+                    record.size,
+                    record.chunks,
+                    record.pages,
+                    record.title,
+                    record.lang,
+                    record.ingested_at or time.time(),
+                    record.root,
+                ),
+            )
+
+    def delete(self, source: str) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM files WHERE source = ?", (source,))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class KbStore(VectorStore):
+    """Chroma collection + keyword index behind the ``VectorStore`` interface."""
+
+    def __init__(
+        self,
+        client: chromadb.ClientAPI,
+        name: str,
+        embeddings: Embeddings | None,
+        keyword: KeywordIndex,
+    ) -> None:
+        from langchain_chroma import Chroma
+
+        self.name = name
+        self.client = client
+        self.keyword = keyword
+        self._embeddings = embeddings
+        self.chroma = Chroma(
+            client=client,
+            collection_name=name,
+            embedding_function=embeddings,
+            create_collection_if_not_exists=False,
+        )
+
+    @property
+    def embeddings(self) -> Embeddings | None:
+        return self._embeddings
+
+    @property
+    def collection(self) -> Any:
+        return self.chroma._collection
+
+    @classmethod
+    def from_texts(cls, *args: Any, **kwargs: Any) -> KbStore:  # pragma: no cover - unused API
+        raise NotImplementedError("open a KbStore with open_store()")
+
+    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        ids = kwargs.get("ids") or [d.id for d in documents]
+        if any(i is None for i in ids):
+            raise ValueError("KbStore needs an id for every document")
+        written = self.chroma.add_documents(documents, ids=ids)
+        self.keyword.add(
+            ids, [d.page_content for d in documents], [d.metadata["source"] for d in documents]
+        )
+        return written
+
+    def add_texts(
+        self, texts: Iterable[str], metadatas: list[dict] | None = None, **kwargs: Any
+    ) -> list[str]:
+        texts = list(texts)
+        metadatas = metadatas or [{} for _ in texts]
+        docs = [Document(page_content=t, metadata=m) for t, m in zip(texts, metadatas, strict=True)]
+        return self.add_documents(docs, **kwargs)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        if not ids:
+            return True
+        for start in range(0, len(ids), 5000):
+            self.chroma.delete(ids=list(ids[start : start + 5000]))
+        self.keyword.delete(ids)
+        return True
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        return self.chroma.get_by_ids(ids)
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        return self.chroma.similarity_search(query, k=k, **kwargs)
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+
+def check_compatible(metadata: dict[str, Any] | None, name: str, embedder: str, splitter: str) -> None:
+    """Raise when a collection was built with another embedder or splitter."""
+    metadata = metadata or {}
+    old_embedder, old_splitter = metadata.get(EMBEDDER_KEY), metadata.get(SPLITTER_KEY)
+    if old_embedder and old_embedder != embedder:
+        raise EmbedderMismatchError(
+            f"knowledge base {name!r} was built with embedder {old_embedder!r}, but the settings"
+            f" name {embedder!r}; rebuild it with: kbqa reindex --kb {name}"
+        )
+    if old_splitter and old_splitter != splitter:
+        raise EmbedderMismatchError(
+            f"knowledge base {name!r} was split with {old_splitter!r}, but the settings give"
+            f" {splitter!r}; rebuild it with: kbqa reindex --kb {name}"
+        )
+
+
+def ensure_collection(
+    client: chromadb.ClientAPI, name: str, *, embedder: str, dim: int, splitter: str
+) -> None:
+    """Create the collection if missing (recording embedder and splitter); check it otherwise."""
+    if name in list_collections(client):
+        check_compatible(client.get_collection(name).metadata, name, embedder, splitter)
+        return
+    client.create_collection(
+        name,
+        metadata={EMBEDDER_KEY: embedder, DIM_KEY: dim, SPLITTER_KEY: splitter},
+        configuration={"hnsw": {"space": "cosine"}},
+    )
+
+
+def require_collection(client: chromadb.ClientAPI, name: str) -> dict[str, Any]:
+    if name not in list_collections(client):
+        known = ", ".join(list_collections(client)) or "none yet"
+        raise KnowledgeBaseNotFoundError(
+            f"knowledge base {name!r} does not exist (existing: {known}); create it with:"
+            f" kbqa ingest DIR --kb {name}"
+        )
+    return dict(client.get_collection(name).metadata or {})

@@ -1,0 +1,123 @@
+"""The question-answering chain with the real small model and real Chroma."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rag.errors import EmptyKnowledgeBaseError, KnowledgeBaseNotFoundError, QuestionError
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def ready_kb(kb, docs):
+    kb.ingest(docs)
+    return kb
+
+
+def test_answerable_question_cites_the_right_file(ready_kb):
+    answer = ready_kb.ask("Which planet is the largest planet in the Solar System?")
+    assert not answer.abstained
+    assert answer.passages[0].source == "solar.md"
+    assert "Jupiter" in answer.answer
+    assert answer.citations and answer.citations[0].source == "solar.md"
+    assert f"[{answer.citations[0].n}]" in answer.answer
+    assert {"retrieve", "first_token", "total"} <= set(answer.timings)
+    json.dumps(answer.to_dict())  # JSON-serialisable
+
+
+def test_unanswerable_question_abstains(ready_kb):
+    answer = ready_kb.ask("What is the boiling point of liquid nitrogen in kelvin?")
+    assert answer.abstained
+    assert answer.answer == "The documents do not contain the answer."
+    assert answer.citations == []
+
+
+def test_chinese_question_end_to_end(ready_kb):
+    answer = ready_kb.ask("明长城的总长度是多少？")
+    assert answer.language == "zh"
+    assert answer.passages[0].source == "长城.txt"
+    assert not answer.abstained or answer.answer == "文档中没有找到答案。"
+
+
+def test_chinese_unanswerable_refuses_in_chinese(ready_kb):
+    answer = ready_kb.ask("量子计算机的工作温度是多少？", relevance_threshold=0.99)
+    assert answer.abstained and answer.answer == "文档中没有找到答案。"
+
+
+def test_streaming_yields_tokens_before_completion(ready_kb):
+    stream = ready_kb.stream("Why is Mars called the red planet?")
+    first = next(stream)
+    assert first and stream.answer is None  # a token arrived before the answer was complete
+    rest = list(stream)
+    assert stream.answer is not None and len(rest) >= 1
+    assert stream.answer.raw_answer.startswith((first.strip(), first))
+
+
+def test_follow_up_question_retrieves_the_earlier_topic(ready_kb):
+    history = [("user", "What does a sourdough starter need?"),
+               ("assistant", "It must be fed with flour and water every day.")]
+    answer = ready_kb.ask("And why does the bread rise?", history=history)
+    assert answer.standalone_question
+    assert answer.passages[0].source == "baking.txt"
+
+
+def test_source_filter_limits_retrieval(ready_kb):
+    passages = ready_kb.retrieve("planet", sources=["*.txt"])
+    assert passages and {p.source for p in passages} <= {"baking.txt", "长城.txt"}
+
+
+def test_per_call_overrides(ready_kb):
+    answer = ready_kb.ask("Which planet is the largest?", top_k=1, max_new_tokens=4)
+    assert len(answer.passages) == 1
+    assert len(ready_kb.llm.tokenizer(answer.raw_answer)["input_ids"]) <= 6
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 100_000])
+def test_bad_questions_are_clear_errors(ready_kb, question):
+    with pytest.raises(QuestionError, match="empty|characters long"):
+        ready_kb.ask(question)
+
+
+def test_empty_and_missing_knowledge_bases(make_kb, docs, tmp_path):
+    with pytest.raises(KnowledgeBaseNotFoundError, match="kbqa ingest DIR --kb nowhere"):
+        make_kb(kb="nowhere").ask("anything?")
+    empty = make_kb(kb="empty")
+    (docs / "only.txt").write_text("Temporary text about lighthouses.", encoding="utf-8")
+    empty.ingest(docs / "only.txt")
+    empty.remove("only.txt")
+    with pytest.raises(EmptyKnowledgeBaseError, match="holds no documents"):
+        empty.ask("lighthouses?")
+
+
+def test_runnable_composes_in_a_langchain_pipeline(ready_kb):
+    from langchain_core.runnables import RunnableLambda
+
+    chain = ready_kb.as_runnable() | RunnableLambda(lambda a: a.citations[0].source if a.citations else None)
+    assert chain.invoke({"question": "Which planet is the largest planet?"}) == "solar.md"
+    docs = ready_kb.retriever(top_k=2).invoke("sourdough starter")
+    assert docs[0].metadata["source"] == "baking.txt" and "score" in docs[0].metadata
+
+
+def test_cli_ask_json_and_errors(tmp_path, docs):
+    env = {**os.environ, "KBQA_PERSIST_DIR": str(tmp_path / "cli"), "KBQA_LLM_MODEL": "smollm2-135m",
+           "KBQA_MAX_NEW_TOKENS": "32"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rag.cli", *a], capture_output=True, text=True, env=env)  # noqa: E731
+    missing = run("ask", "hello?")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    assert run("ingest", str(docs)).returncode == 0
+    out = run("ask", "Which planet is the largest planet in the Solar System?", "--json")
+    assert out.returncode == 0, out.stderr
+    payload = json.loads(out.stdout)
+    assert set(payload) >= {"answer", "citations", "passages", "abstained", "timings"}
+    assert payload["citations"][0]["source"] == "solar.md"
+    assert set(payload["citations"][0]) >= {"n", "source", "page", "snippet", "score"}
+    empty = run("ask", "  ")
+    assert empty.returncode == 1 and "empty" in empty.stderr
+    text = run("ask", "Why is Mars red?")
+    assert text.returncode == 0 and "Sources:" in text.stdout

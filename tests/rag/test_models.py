@@ -1,0 +1,129 @@
+"""Model resolution and loading: the real packaged models, offline, and the verified cache."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rag.errors import ModelError
+from rag.models import (
+    MANIFEST,
+    PACKAGED_GENERATORS,
+    converted_dir,
+    ensure_converted,
+    resolve_embedder,
+    resolve_generator,
+    verify_converted,
+)
+from rag.settings import Settings
+
+
+def test_rag_imports_fast_without_loading_models():
+    code = (
+        "import time, sys; t = time.perf_counter(); import rag; from rag import Settings;"
+        " print(time.perf_counter() - t, 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    seconds, torch_loaded, transformers_loaded = out.stdout.split()
+    assert torch_loaded == "False" and transformers_loaded == "False"
+    assert float(seconds) < 2.0
+
+
+def test_packaged_embedder_resolves_to_installed_folder():
+    from pathlib import Path
+
+    folder = Path(resolve_embedder("all-minilm-l6-v2"))
+    assert (folder / "config.json").is_file()
+
+
+def test_unknown_models_give_clear_errors():
+    with pytest.raises(ModelError, match="KBQA_LLM_MODEL"):
+        resolve_generator("no-such-model")
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_generator("./models/missing.gguf")
+    with pytest.raises(ModelError, match="neither a packaged model"):
+        resolve_embedder("nope")
+
+
+def test_local_folder_and_hub_ids_are_settings(tmp_path):
+    (tmp_path / "vicuna-7b-v1.5").mkdir()
+    assert resolve_generator(str(tmp_path / "vicuna-7b-v1.5")).kind == "folder"
+    assert resolve_generator("lmsys/vicuna-7b-v1.5").kind == "hub"
+
+
+def test_packaged_parts_are_installed_and_sized():
+    spec = PACKAGED_GENERATORS["qwen2.5-coder-0.5b"]
+    assert sum(p.stat().st_size for p in spec.part_paths()) == spec.size
+
+
+@pytest.mark.slow
+def test_embedder_loads_offline_and_embeds(models):
+    vectors = models.embeddings.embed_documents(["kbqa runs locally", "kbqa 在本地运行"])
+    assert len(vectors) == 2 and len(vectors[0]) == 384
+    assert abs(sum(v * v for v in vectors[0]) - 1.0) < 1e-3  # normalised
+
+
+@pytest.mark.slow
+def test_small_generator_generates_and_streams(models):
+    from langchain_core.messages import HumanMessage
+
+    llm = models.llm
+    pieces = [c.content for c in llm.stream([HumanMessage("What is the capital of France?")])]
+    assert len([p for p in pieces if p]) > 1
+    assert "Paris" in "".join(pieces)
+    short = llm.invoke([HumanMessage("Count to twenty.")], max_new_tokens=3)
+    assert len(llm.tokenizer(short.content)["input_ids"]) <= 4
+
+
+@pytest.mark.slow
+def test_corrupt_or_partial_cache_is_rebuilt_never_loaded(tmp_path):
+    spec = PACKAGED_GENERATORS["smollm2-135m"]
+    folder = ensure_converted(spec, tmp_path)
+    assert verify_converted(folder)
+    weights = folder / "model.safetensors"
+    good_size = weights.stat().st_size
+    # Flip bytes in the middle of the weights: same size, wrong content.
+    with open(weights, "r+b") as handle:
+        handle.seek(good_size // 2)
+        handle.write(b"\xff" * 64)
+    assert not verify_converted(folder)
+    stamp = time.time()
+    rebuilt = ensure_converted(spec, tmp_path)
+    assert verify_converted(rebuilt) and rebuilt.stat().st_mtime >= stamp
+    # A conversion that died before writing its manifest is partial, and rebuilt too.
+    (rebuilt / MANIFEST).unlink()
+    assert not verify_converted(rebuilt)
+    assert verify_converted(ensure_converted(spec, tmp_path))
+    files = json.loads((rebuilt / MANIFEST).read_text())["files"]
+    assert "model.safetensors" in files and files["model.safetensors"]["size"] == good_size
+
+
+@pytest.mark.slow
+def test_default_generator_assembles_verifies_and_answers(tmp_path):
+    """The packaged Qwen 0.5B: parts joined, sha256 checked, converted once, then answers."""
+    from langchain_core.messages import HumanMessage
+
+    from rag.llm import load_chat_model
+    from tests.conftest import MODEL_CACHE
+
+    settings = Settings(model_cache_dir=MODEL_CACHE, max_new_tokens=12)
+    llm = load_chat_model(settings)
+    assert verify_converted(converted_dir(PACKAGED_GENERATORS["qwen2.5-coder-0.5b"], MODEL_CACHE))
+    reply = llm.invoke([HumanMessage("What is 2+2? Reply with the number only.")]).content
+    assert "4" in reply
+
+
+def test_models_command_reports_readiness(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "models", "--json"],
+        capture_output=True, text=True, env={"PATH": "", "KBQA_MODEL_CACHE_DIR": str(tmp_path), "HOME": str(tmp_path)},
+    )
+    rows = json.loads(out.stdout)
+    assert [r["role"] for r in rows] == ["embedder", "generator"]
+    assert rows[0]["ready"] and rows[1]["ready"]
+    assert "first load converts" in rows[1]["detail"]
+    assert out.returncode == 0
