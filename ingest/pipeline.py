@@ -162,7 +162,9 @@ class Ingestor:
         prune: bool = True,
         progress: Progress | None = None,
         show_progress: bool | None = None,
+        only: set[str] | None = None,
     ) -> IngestReport:
+        """Ingest ``root`` (a folder or one file); ``only`` restricts it to those sources."""
         started = time.perf_counter()
         root = Path(root).expanduser()
         if not root.exists():
@@ -175,6 +177,9 @@ class Ingestor:
             registry = self.kb.registry
             record_manager = self.kb.record_manager()
             candidates, other = discover(root, self.settings.extensions)
+            if only is not None:
+                candidates = [c for c in candidates if c.source in only]
+                other = [f for f in other if f.source in only]
             report.files.extend(other)
             bar = _progress_bar(len(candidates), show_progress)
             pending: list[Pending] = []

@@ -121,7 +121,7 @@ class KnowledgeBase:
 
         self.settings.kb_dir.mkdir(parents=True, exist_ok=True)
         manager = SQLRecordManager(
-            f"kbqa/{self.name}", db_url=f"sqlite:///{self.settings.kb_dir / 'records.sqlite'}"
+            "kbqa", db_url=f"sqlite:///{self.settings.kb_dir / 'records.sqlite'}"
         )
         manager.create_schema()
         return manager
@@ -188,11 +188,21 @@ class KnowledgeBase:
         )
 
     # -- ingest ------------------------------------------------------------------------------
-    def ingest(self, path: str | Path, *, prune: bool = True, progress: Any = None, show_progress: bool | None = False) -> IngestReport:
+    def ingest(
+        self,
+        path: str | Path,
+        *,
+        prune: bool = True,
+        progress: Any = None,
+        show_progress: bool | None = False,
+        only: set[str] | None = None,
+    ) -> IngestReport:
         """Ingest a folder (pruning files that disappeared from it) or a single file."""
         from ingest.pipeline import Ingestor
 
-        report = Ingestor(self).run(Path(path), prune=prune, progress=progress, show_progress=show_progress)
+        report = Ingestor(self).run(
+            Path(path), prune=prune, progress=progress, show_progress=show_progress, only=only
+        )
         self.__dict__.pop("store", None)
         self.__dict__.pop("search", None)
         return report

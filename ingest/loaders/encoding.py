@@ -39,7 +39,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 _LEGACY = ("cp1252", "gb18030", "cp950", "latin-1")
 _TEXT_CONTROLS = frozenset("\t\n\r\f\v\x1b")
 _MAX_BAD_SHARE = 0.1  # more control/unmappable characters than this and it is not text
-_SNIFF_BYTES = 256 * 1024  # charset-normalizer is slow on big files; a prefix is enough to guess
+_SNIFF_BYTES = 64 * 1024  # guessing and scoring are slow on big files; a prefix is enough
 
 
 def read_text(path: Path) -> str:

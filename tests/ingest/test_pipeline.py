@@ -199,3 +199,31 @@ def test_cli_exit_codes_and_json_report(tmp_path, docs):
         [sys.executable, "-m", "rag.cli", "ingest", str(docs)], capture_output=True, text=True, env=env
     )
     assert table.returncode == 1 and "empty.txt" in table.stdout and "unchanged" in table.stdout
+
+
+def test_reindex_rebuilds_with_new_settings_and_switches(make_kb, docs):
+    from ingest.reindex import reindex
+
+    make_kb().ingest(docs)
+    changed = make_kb(chunk_size=60, chunk_overlap=10)
+    report = reindex(changed)
+    assert report.ok and report.files_added == 3
+    meta = changed.client.get_collection("default").metadata
+    assert meta["kbqa_splitter"] == "recursive-v1-60-10"
+    assert [c.name for c in changed.client.list_collections()] == ["default"]
+    fresh = make_kb(chunk_size=60, chunk_overlap=10)
+    assert fresh.retrieve("largest planet")[0].source == "solar.md"
+    assert_consistent(fresh)
+    assert fresh.ingest(docs).files_unchanged == 3
+
+
+def test_reindex_keeps_old_kb_when_a_file_fails(make_kb, docs):
+    from ingest.reindex import reindex
+    from rag.errors import KbqaError
+
+    make_kb().ingest(docs)
+    (docs / "baking.txt").write_bytes(b"\x00" * 100)
+    changed = make_kb(chunk_size=60, chunk_overlap=10)
+    with pytest.raises(KbqaError, match="old knowledge base is unchanged"):
+        reindex(changed)
+    assert make_kb().retrieve("Jupiter")[0].source == "solar.md"
