@@ -1,0 +1,89 @@
+"""What the app loads once per server process and shares between sessions: models and KBs.
+
+``get_models`` is keyed by the model settings only, so every session and every knowledge base
+uses one ``Models`` object; a ``KnowledgeBase`` is a cheap wrapper around it, cached per settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import streamlit as st
+
+from rag.errors import KbqaError
+from rag.kb import KnowledgeBase, Models
+from rag.settings import Settings
+
+log = logging.getLogger("kbqa.app")
+
+# The settings a loaded model depends on; the rest (store, retrieval) can change freely.
+MODEL_FIELDS = (
+    "embedder",
+    "llm_model",
+    "llm_backend",
+    "model_cache_dir",
+    "offline",
+    "torch_threads",
+    "context_window",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "repetition_penalty",
+)
+
+
+def model_key(settings: Settings) -> str:
+    return json.dumps({f: str(getattr(settings, f)) for f in MODEL_FIELDS}, sort_keys=True)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_models(key: str, _settings: Settings) -> Models:
+    """One ``Models`` per model configuration, with the embedder loaded (the generator loads
+    through ``load_models``). A failure raises and is not cached, so fixing it and reloading works."""
+    models = Models(_settings)
+    _ = models.embeddings
+    return models
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def get_kb(key: str, _settings: Settings, _models: Models) -> KnowledgeBase:
+    return KnowledgeBase(_settings, models=_models)
+
+
+@dataclass(frozen=True)
+class ModelProblem:
+    """A model that did not load: which one, why, and the setting that chooses it."""
+
+    role: str  # "embedder" | "generator"
+    reason: str
+    setting: str
+    value: str
+
+
+def load_models(settings: Settings, loading_text: str) -> tuple[Models | None, ModelProblem | None]:
+    """The shared models, loading them on first use; a failure becomes a ``ModelProblem``."""
+    try:
+        with st.spinner(loading_text):
+            models = get_models(model_key(settings), settings)
+    except Exception as exc:  # noqa: BLE001 - any load failure is shown, never a traceback
+        log.warning("embedder failed to load", exc_info=True)
+        return None, _problem("embedder", "embedder", settings, exc)
+    if not models.llm_loaded:
+        try:
+            with st.spinner(loading_text):
+                _ = models.llm
+        except Exception as exc:  # noqa: BLE001
+            log.warning("generator failed to load", exc_info=True)
+            return models, _problem("generator", "llm_model", settings, exc)
+    return models, None
+
+
+def _problem(role: str, field: str, settings: Settings, exc: Exception) -> ModelProblem:
+    reason = str(exc) if isinstance(exc, KbqaError) else f"{type(exc).__name__}: {exc}"
+    return ModelProblem(role, reason, f"KBQA_{field.upper()}", str(getattr(settings, field)))
+
+
+def open_kb(settings: Settings, models: Models) -> KnowledgeBase:
+    return get_kb(settings.model_dump_json() + model_key(settings), settings, models)

@@ -1,0 +1,29 @@
+"""CI executes the quickstart notebook with the small model, so it cannot rot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.conftest import MODEL_CACHE
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_quickstart_notebook_runs(monkeypatch):
+    monkeypatch.setenv("KBQA_LLM_MODEL", "smollm2-135m")
+    monkeypatch.setenv("KBQA_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("KBQA_MAX_NEW_TOKENS", "40")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    rich = [o for o in outputs if "text/html" in o.get("data", {})]
+    assert rich, "an Answer should render as HTML in Jupyter"
+    assert os.environ["KBQA_LLM_MODEL"] == "smollm2-135m"
