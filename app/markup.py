@@ -70,3 +70,17 @@ def highlight(text: str, question: str, *, limit: int = 600) -> str:
 def escape_markdown_inline(text: str) -> str:
     """Like ``escape_markdown`` but keeps leading and trailing spaces (for pieces of a line)."""
     return _SPECIAL.sub(r"\\\1", text)
+
+
+_MARKERS = re.compile(r"\\\[(\d+)\\\]")
+
+
+def answer_markdown(text: str) -> str:
+    """Model output as literal Markdown: line breaks kept, ``[n]`` markers in bold."""
+    lines = [escape_markdown_inline(line.strip()) for line in text.strip().splitlines()]
+    return _MARKERS.sub(r"**\\[\1\\]**", "  \n".join(line for line in lines if line))
+
+
+def stream_piece(piece: str) -> str:
+    """One streamed piece of model output, escaped the same way (markers stay plain)."""
+    return escape_markdown_inline(piece).replace("\n", "  \n")

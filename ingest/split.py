@@ -83,8 +83,10 @@ class TokenSplitter:
         self.tokenizer = tokenizer
         self.chunk_size = chunk_size
         self.id = splitter_id(chunk_size, chunk_overlap)
-        self._splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
-            tokenizer,
+        self._splitter = RecursiveCharacterTextSplitter(
+            # Our own length function: tokenizer.tokenize() warns about every text longer than
+            # the model's window, which whole documents always are before they are split.
+            length_function=self.count_tokens,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             separators=SEPARATORS,
@@ -94,7 +96,7 @@ class TokenSplitter:
         )
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.tokenize(text))
+        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def split(self, doc: Document) -> list[Document]:
         """Chunks of one loaded Document, with ``start_index`` into its text."""

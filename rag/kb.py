@@ -40,6 +40,7 @@ class Models:
         self._lock = threading.Lock()
         self._embeddings: Embeddings | None = None
         self._llm: TransformersChat | None = None
+        self._reranker: Any = None
 
     @property
     def embeddings(self) -> Embeddings:
@@ -58,6 +59,18 @@ class Models:
 
                 self._llm = load_chat_model(self.settings)
             return self._llm
+
+    @property
+    def reranker(self) -> Any:
+        """The configured local cross-encoder, or None."""
+        if not self.settings.reranker:
+            return None
+        with self._lock:
+            if self._reranker is None:
+                from rag.models import load_reranker
+
+                self._reranker = load_reranker(self.settings)
+            return self._reranker
 
     @property
     def llm_loaded(self) -> bool:
@@ -185,7 +198,17 @@ class KnowledgeBase:
         return HybridSearch(
             self.store, self.embeddings, top_k=s.top_k, fetch_k=s.fetch_k, hybrid=s.hybrid,
             rrf_k=s.rrf_k, keyword_weight=s.keyword_weight, mmr=s.mmr,
+            reranker=self._reranker_for(s),
         )
+
+    def _reranker_for(self, s: Settings) -> Any:
+        if not s.reranker:
+            return None
+        if s.reranker == self.models.settings.reranker:
+            return self.models.reranker
+        from rag.models import load_reranker
+
+        return load_reranker(s)
 
     # -- ingest ------------------------------------------------------------------------------
     def ingest(

@@ -158,6 +158,20 @@ def load_embedder(settings: Settings) -> Embeddings:
         ) from exc
 
 
+def load_reranker(settings: Settings) -> Any:
+    """A local sentence-transformers ``CrossEncoder`` folder (none ships offline; opt-in)."""
+    from sentence_transformers import CrossEncoder
+
+    apply_offline_env(settings.offline)
+    folder = Path(str(settings.reranker)).expanduser()
+    if not folder.is_dir():
+        raise ModelError(f"reranker folder {settings.reranker!r} does not exist (setting: KBQA_RERANKER)")
+    try:
+        return CrossEncoder(str(folder), device="cpu", local_files_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"could not load reranker from {folder}: {exc} (setting: KBQA_RERANKER)") from exc
+
+
 # --------------------------------------------------------------------------------------------
 # Generator
 # --------------------------------------------------------------------------------------------

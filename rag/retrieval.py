@@ -81,6 +81,7 @@ class HybridSearch:
         rrf_k: int = 60,
         keyword_weight: float = 1.0,
         mmr: bool = False,
+        reranker: Any = None,
     ) -> None:
         for name, value in (("top_k", top_k), ("fetch_k", fetch_k), ("rrf_k", rrf_k)):
             if value <= 0:
@@ -89,6 +90,7 @@ class HybridSearch:
         self.embeddings = embeddings
         self.top_k, self.fetch_k = top_k, max(fetch_k, top_k)
         self.hybrid, self.rrf_k, self.keyword_weight, self.mmr = hybrid, rrf_k, keyword_weight, mmr
+        self.reranker = reranker  # a sentence-transformers CrossEncoder, or None
 
     def sources_matching(self, patterns: Sequence[str], known: Sequence[str]) -> list[str]:
         """Expand file names or globs ("reports/*.pdf") against the sources the KB holds."""
@@ -147,8 +149,17 @@ class HybridSearch:
             rankings.append(([c for c in keyword_ids if c in records], self.keyword_weight))
         fused = rrf_fuse(rankings, self.rrf_k)
         order = sorted(fused, key=lambda cid: -fused[cid])
+        rerank: dict[str, float] = {}
+        if self.reranker is not None and order:
+            pool = order[:fetch_k]
+            scores = self.reranker.predict([(query, records[c]["text"]) for c in pool])
+            rerank = {c: float(x) for c, x in zip(pool, scores, strict=True)}
+            order = sorted(pool, key=lambda c: -rerank[c])
         if self.mmr:
-            order = mmr_order(order, fused, {c: records[c]["vector"] for c in order}, top_k)
+            relevance = rerank or fused
+            floor = min(relevance.values())
+            shifted = {c: relevance[c] - floor + 1e-6 for c in order}  # MMR wants positive scores
+            order = mmr_order(order, shifted, {c: records[c]["vector"] for c in order}, top_k)
         passages = []
         for n, cid in enumerate(order[:top_k], 1):
             rec = records[cid]
@@ -163,6 +174,7 @@ class HybridSearch:
                     score=round(fused[cid], 6),
                     dense_score=round(float(rec["dense"]), 4),
                     keyword_rank=keyword_rank.get(cid),
+                    rerank_score=round(rerank[cid], 4) if cid in rerank else None,
                     metadata=meta,
                 )
             )

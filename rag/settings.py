@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     keyword_weight: float = Field(1.0, ge=0.0, description="Weight of keyword ranks in the fusion.")
     mmr: bool = Field(False, description="Diversify passages with maximal marginal relevance.")
+    reranker: str | None = Field(
+        None, description="Local cross-encoder folder that reranks the fused candidates (none ships)."
+    )
     relevance_threshold: float = Field(
         0.25, ge=-1.0, le=1.0,
         description="Abstain when the best passage's cosine similarity is below this.",

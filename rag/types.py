@@ -20,6 +20,7 @@ class Passage:
     score: float  # fused score used for ranking
     dense_score: float | None = None  # cosine similarity, when dense search found it
     keyword_rank: int | None = None  # 1-based rank in keyword search, when it found it
+    rerank_score: float | None = None  # cross-encoder score, when a reranker is configured
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property

