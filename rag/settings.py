@@ -58,9 +58,16 @@ class Settings(BaseSettings):
         "qwen2.5-coder-0.5b",
         description="Generator: packaged alias (qwen2.5-coder-0.5b, smollm2-135m), folder, .gguf or hub id.",
     )
-    llm_backend: Literal["auto", "transformers"] = Field(
-        "transformers", description="Generation backend."
+    llm_backend: Literal["auto", "transformers", "llamacpp", "openai"] = Field(
+        "auto",
+        description="Generation backend: auto = openai when llm_base_url is set, llamacpp for a"
+        " .gguf path, else transformers.",
     )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server (vLLM, TGI, llama.cpp server, Ollama) /v1 URL."
+    )
+    llm_api_key: str | None = Field(None, description="API key for llm_base_url, if it needs one.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for a model server.")
     offline: bool = Field(
         True, description="Never contact a model hub (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE)."
     )
