@@ -13,6 +13,7 @@ from app.i18n import t
 from app.library import documents_dir, original_file
 from app.markup import answer_markdown, escape_markdown, stream_piece
 from app.ui import error_sentence, render_sources
+from rag.chain import MAX_QUESTION_CHARS
 
 if TYPE_CHECKING:
     from rag.kb import KnowledgeBase
@@ -77,7 +78,12 @@ def chat_view(kb: KnowledgeBase, overrides: dict[str, Any], lang: str, can_answe
         st.info(t(lang, "empty_kb", kb=kb.name))
     for i, msg in enumerate(messages):
         _show(msg, files, f"{kb.name}-{i}", lang)
-    question = st.chat_input(t(lang, "ask"), key="question", disabled=not (can_answer and has_docs))
+    question = st.chat_input(
+        t(lang, "ask"),
+        key="question",
+        max_chars=MAX_QUESTION_CHARS,
+        disabled=not (can_answer and has_docs),
+    )
     if question:
         _answer(kb, str(question), messages, files, overrides, lang)
 

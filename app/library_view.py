@@ -89,7 +89,9 @@ def library_view(kb: KnowledgeBase, lang: str) -> None:
         except Exception as exc:  # noqa: BLE001
             flash("error", error_sentence(exc, "action_remove", lang))
         else:
-            flash("success", t(lang, "removed", source=source, n=chunks))
+            flash(
+                "success", t(lang, "removed", source=escape_markdown_inline(str(source)), n=chunks)
+            )
         st.rerun()
 
 

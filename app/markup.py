@@ -18,7 +18,7 @@ from rag.text import STOPWORDS, tokenize
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping all of them
 # also disarms Streamlit's extensions (:color[...], :material/icon:, $LaTeX$).
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&\"'=^%@/;,?])")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=@])")
 _SPACE = re.compile(r"\s+")
 
 
@@ -73,14 +73,28 @@ def escape_markdown_inline(text: str) -> str:
 
 
 _MARKERS = re.compile(r"\\\[(\d+)\\\]")
+# What model output may not do: link, embed, raw HTML, maths, Streamlit directives.
+_ANSWER_SPECIAL = re.compile(r"([\\\[\]<>$:&|~])")
 
 
 def answer_markdown(text: str) -> str:
-    """Model output as literal Markdown: line breaks kept, ``[n]`` markers in bold."""
-    lines = [escape_markdown_inline(line.strip()) for line in text.strip().splitlines()]
-    return _MARKERS.sub(r"**\\[\1\\]**", "  \n".join(line for line in lines if line))
+    """Model output as Markdown: its emphasis and lists kept, but no links, images, HTML, maths
+    or Streamlit directives; ``[n]`` markers in bold blue.
+
+    (A directive, not bare ``**``: CommonMark will not open bold between a letter and ``[``.)
+
+    >>> answer_markdown("**Jupiter** is big[1]. <b>")
+    '**Jupiter** is big:blue[**\\\\[1\\\\]**]. \\\\<b\\\\>'
+    """
+    lines = [stream_piece(line.rstrip()) for line in text.strip().splitlines()]
+    return _MARKERS.sub(lambda m: marker(m.group(1)), "  \n".join(x for x in lines if x.strip()))
 
 
 def stream_piece(piece: str) -> str:
-    """One streamed piece of model output, escaped the same way (markers stay plain)."""
-    return escape_markdown_inline(piece).replace("\n", "  \n")
+    """One streamed piece of model output, escaped like ``answer_markdown`` (markers plain)."""
+    return _ANSWER_SPECIAL.sub(r"\\\1", piece).replace("\n", "  \n")
+
+
+def marker(n: int | str) -> str:
+    """The Markdown of citation marker ``[n]``, the same in answers and in source headings."""
+    return f":blue[**\\[{n}\\]**]"

@@ -6,6 +6,7 @@ uses one ``Models`` object; a ``KnowledgeBase`` is a cheap wrapper around it, ca
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -18,24 +19,40 @@ from rag.settings import Settings
 
 log = logging.getLogger("kbqa.app")
 
-# The settings a loaded model depends on; the rest (store, retrieval) can change freely.
-MODEL_FIELDS = (
-    "embedder",
-    "llm_model",
-    "llm_backend",
-    "model_cache_dir",
-    "offline",
-    "torch_threads",
-    "context_window",
-    "temperature",
-    "top_p",
-    "max_new_tokens",
-    "repetition_penalty",
+# The settings a loaded model depends on (plus every ``llm_*`` one, backends add their own);
+# the rest (store, retrieval, knowledge base) can change without reloading anything.
+MODEL_FIELDS = frozenset(
+    {
+        "embedder",
+        "reranker",
+        "model_cache_dir",
+        "offline",
+        "torch_threads",
+        "context_window",
+        "temperature",
+        "top_p",
+        "max_new_tokens",
+        "repetition_penalty",
+    }
 )
 
 
 def model_key(settings: Settings) -> str:
-    return json.dumps({f: str(getattr(settings, f)) for f in MODEL_FIELDS}, sort_keys=True)
+    """A digest of the model settings: equal digests share one ``Models``."""
+    fields = sorted(
+        f for f in type(settings).model_fields if f in MODEL_FIELDS or f.startswith("llm_")
+    )
+    text = json.dumps({f: str(getattr(settings, f)) for f in fields})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def backend_name(settings: Settings) -> str:
+    """The generator backend in use (``auto`` resolved where rag can say which)."""
+    try:
+        from rag.llm import resolve_backend
+    except ImportError:
+        return str(settings.llm_backend)
+    return str(resolve_backend(settings))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -68,14 +85,16 @@ def load_models(settings: Settings, loading_text: str) -> tuple[Models | None, M
         with st.spinner(loading_text):
             models = get_models(model_key(settings), settings)
     except Exception as exc:  # noqa: BLE001 - any load failure is shown, never a traceback
-        log.warning("embedder failed to load", exc_info=True)
+        log.warning("embedder failed to load: %s", exc, exc_info=not isinstance(exc, KbqaError))
         return None, _problem("embedder", "embedder", settings, exc)
     if not models.llm_loaded:
         try:
             with st.spinner(loading_text):
                 _ = models.llm
         except Exception as exc:  # noqa: BLE001
-            log.warning("generator failed to load", exc_info=True)
+            log.warning(
+                "generator failed to load: %s", exc, exc_info=not isinstance(exc, KbqaError)
+            )
             return models, _problem("generator", "llm_model", settings, exc)
     return models, None
 

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from app.chat import new_chat
 from app.i18n import LANGUAGES, t
 from app.library import documents_dir
-from app.resources import open_kb
+from app.markup import escape_markdown_inline
+from app.resources import backend_name, open_kb
 from app.ui import error_sentence, flash, validation_message
 from rag.kb import KnowledgeBase, Models
 from rag.settings import Settings
@@ -19,6 +20,10 @@ KB = "kb_name"
 
 
 def interface_language() -> str:
+    """English or Chinese; the first visit follows the browser's language."""
+    if "ui_lang" not in st.session_state:
+        locale = str(getattr(st.context, "locale", None) or "")
+        st.session_state["ui_lang"] = "zh" if locale.lower().startswith("zh") else "en"
     return str(
         st.sidebar.radio(
             "Language · 语言",
@@ -64,7 +69,8 @@ def _create_kb(base: Settings, models: Models | None, lang: str) -> None:
     try:
         settings = with_kb(base, name)
     except ValidationError as exc:
-        flash("error", t(lang, "bad_kb_name", reason=validation_message(exc)))
+        reason = escape_markdown_inline(validation_message(exc))
+        flash("error", t(lang, "bad_kb_name", reason=reason))
         return
     try:
         assert models is not None
@@ -104,7 +110,7 @@ def answer_settings(settings: Settings, lang: str) -> dict[str, Any]:
         st.caption(t(lang, "settings_note"))
         st.markdown(
             f"{t(lang, 'model')}: "
-            + t(lang, "model_value", name=settings.llm_model, backend=settings.llm_backend)
+            + t(lang, "model_value", name=settings.llm_model, backend=backend_name(settings))
         )
         temperature = st.slider(
             t(lang, "temperature"), 0.0, 2.0, float(settings.temperature), 0.05, key="temperature"

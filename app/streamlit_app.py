@@ -5,7 +5,6 @@ Start it with ``kbqa app`` (127.0.0.1:8501). All retrieval and generation happen
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -21,17 +20,16 @@ import rag  # noqa: E402,F401 - sets the offline and no-telemetry environment fi
 from app.chat import chat_view  # noqa: E402
 from app.i18n import t  # noqa: E402
 from app.library_view import library_view  # noqa: E402
+from app.markup import escape_markdown_inline  # noqa: E402
 from app.resources import ModelProblem, load_models, open_kb  # noqa: E402
 from app.sidebar import answer_settings, choose_kb, choose_view, interface_language  # noqa: E402
 from app.ui import error_sentence, show_flash, validation_message  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
-log = logging.getLogger("kbqa.app")
-
 
 def show_problem(problem: ModelProblem, lang: str) -> None:
     role = t(lang, f"role_{problem.role}")
-    st.error(t(lang, "model_failed", role=role, reason=problem.reason))
+    st.error(t(lang, "model_failed", role=role, reason=escape_markdown_inline(problem.reason)))
     st.info(t(lang, "model_fix", setting=problem.setting, value=problem.value))
 
 
@@ -43,7 +41,7 @@ def main() -> None:
     try:
         base = Settings()
     except ValidationError as exc:
-        st.error(f"kbqa: invalid setting: {validation_message(exc)}")
+        st.error(f"kbqa: invalid setting: {escape_markdown_inline(validation_message(exc))}")
         return
     models, problem = load_models(base, t(lang, "loading_models"))
     settings = choose_kb(base, models, lang)

@@ -13,7 +13,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app.i18n import t
-from app.markup import escape_markdown_inline, highlight
+from app.markup import escape_markdown_inline, highlight, marker
 from rag.errors import KbqaError
 
 if TYPE_CHECKING:
@@ -37,9 +37,11 @@ def error_sentence(exc: BaseException, action: str, lang: str) -> str:
     """What the page says when ``action`` failed: the error's own sentence, never a traceback."""
     name = t(lang, action)
     if isinstance(exc, KbqaError):
-        return t(lang, "failed", action=name, reason=str(exc))
+        return t(lang, "failed", action=name, reason=escape_markdown_inline(str(exc)))
     if isinstance(exc, ValidationError):
-        return t(lang, "failed", action=name, reason=validation_message(exc))
+        return t(
+            lang, "failed", action=name, reason=escape_markdown_inline(validation_message(exc))
+        )
     log.error("%s failed", action, exc_info=exc)
     return t(lang, "unexpected", action=name, kind=type(exc).__name__)
 
@@ -95,7 +97,7 @@ def _source_block(
     lang: str,
 ) -> None:
     with st.container(border=True):
-        st.markdown(f"**\\[{n}\\]** {_location(source, page, lang)} · {score_label}")
+        st.markdown(f"{marker(n)} {_location(source, page, lang)} · {score_label}")
         st.markdown(highlight(text, question))
         _download(file, key, lang)
 

@@ -35,8 +35,13 @@ def raw_generate(llm, messages, max_new_tokens: int) -> tuple[float, float, int]
     prompt = llm.render(messages)
     inputs = llm.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     streamer = TextIteratorStreamer(llm.tokenizer, skip_prompt=True, skip_special_tokens=True)
-    kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=llm.repetition_penalty,
-                  pad_token_id=llm.tokenizer.eos_token_id, streamer=streamer)
+    kwargs = dict(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        repetition_penalty=llm.repetition_penalty,
+        pad_token_id=llm.tokenizer.eos_token_id,
+        streamer=streamer,
+    )
     out: dict = {}
 
     def work():
@@ -118,7 +123,9 @@ def build_synthetic(kb, n: int) -> None:
             words = para["context"].split()
             texts.extend(" ".join(words[i : i + 120]) for i in range(0, len(words), 100))
     store_dim = 384
-    ensure_collection(kb.client, kb.name, embedder=kb.embedder_id, dim=store_dim, splitter=kb.splitter().id)
+    ensure_collection(
+        kb.client, kb.name, embedder=kb.embedder_id, dim=store_dim, splitter=kb.splitter().id
+    )
     collection = kb.client.get_collection(kb.name)
     rng = np.random.default_rng(0)
     for start in range(0, n, 5000):
@@ -137,11 +144,18 @@ def retrieval_bench(models, sizes: list[int], queries: int) -> list[dict]:
 
     from rag.kb import KnowledgeBase
 
-    questions = [q["question"] for a in json.loads(DEV_SET.read_text())["data"] for p in a["paragraphs"] for q in p["qas"]]
+    questions = [
+        q["question"]
+        for a in json.loads(DEV_SET.read_text())["data"]
+        for p in a["paragraphs"]
+        for q in p["qas"]
+    ]
     questions = questions[:: max(1, len(questions) // queries)][:queries]
     rows = []
     for n in sizes:
-        kb = KnowledgeBase(persist_dir=Path(tempfile.mkdtemp(prefix="kbqa-bench-q-")), kb="scale", models=models)
+        kb = KnowledgeBase(
+            persist_dir=Path(tempfile.mkdtemp(prefix="kbqa-bench-q-")), kb="scale", models=models
+        )
         t0 = time.perf_counter()
         build_synthetic(kb, n)
         build_s = time.perf_counter() - t0
@@ -173,7 +187,9 @@ def main() -> None:
     from rag.kb import KnowledgeBase
 
     overrides = {"llm_model": args.llm_model} if args.llm_model else {}
-    kb = KnowledgeBase(persist_dir=Path(tempfile.mkdtemp(prefix="kbqa-bench-gen-")), kb="gen", **overrides)
+    kb = KnowledgeBase(
+        persist_dir=Path(tempfile.mkdtemp(prefix="kbqa-bench-gen-")), kb="gen", **overrides
+    )
     result: dict = {"machine": machine()}
     if not args.skip_generation:
         result["generation"] = generation_bench(kb, args.runs)

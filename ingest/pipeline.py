@@ -63,16 +63,22 @@ def discover(root: Path, extensions: list[str]) -> tuple[list[Candidate], list[F
         try:
             st = folder.stat()
         except OSError as exc:
-            other.append(FileResult(_rel(folder, root), "failed", reason=f"unreadable: {exc.strerror}"))
+            other.append(
+                FileResult(_rel(folder, root), "failed", reason=f"unreadable: {exc.strerror}")
+            )
             return
         if (st.st_dev, st.st_ino) in seen_dirs:
-            other.append(FileResult(_rel(folder, root), "failed", reason="symlink loop, not followed"))
+            other.append(
+                FileResult(_rel(folder, root), "failed", reason="symlink loop, not followed")
+            )
             return
         seen_dirs.add((st.st_dev, st.st_ino))
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            other.append(FileResult(_rel(folder, root), "failed", reason=f"unreadable: {exc.strerror}"))
+            other.append(
+                FileResult(_rel(folder, root), "failed", reason=f"unreadable: {exc.strerror}")
+            )
             return
         for entry in entries:
             if entry.name.startswith("."):
@@ -81,7 +87,9 @@ def discover(root: Path, extensions: list[str]) -> tuple[list[Candidate], list[F
             try:
                 is_dir = entry.is_dir(follow_symlinks=True)
             except OSError as exc:
-                other.append(FileResult(_rel(path, root), "failed", reason=f"unreadable: {exc.strerror}"))
+                other.append(
+                    FileResult(_rel(path, root), "failed", reason=f"unreadable: {exc.strerror}")
+                )
                 continue
             if is_dir:
                 walk(path)
@@ -91,7 +99,11 @@ def discover(root: Path, extensions: list[str]) -> tuple[list[Candidate], list[F
                 found.append(Candidate(path, _rel(path, root)))
             else:
                 other.append(
-                    FileResult(_rel(path, root), "skipped", reason=f"unsupported file type {path.suffix or '(none)'}")
+                    FileResult(
+                        _rel(path, root),
+                        "skipped",
+                        reason=f"unsupported file type {path.suffix or '(none)'}",
+                    )
                 )
 
     walk(root)
@@ -209,7 +221,9 @@ class Ingestor:
                 for record in registry.all():
                     if record.root == str(root) and record.source not in seen | failed:
                         report.chunks_deleted += self.kb.remove_source(record.source, store=store)
-                        report.files.append(FileResult(record.source, "removed", chunks=record.chunks))
+                        report.files.append(
+                            FileResult(record.source, "removed", chunks=record.chunks)
+                        )
         report.files.sort(key=lambda f: f.source)
         report.seconds = time.perf_counter() - started
         return report
@@ -254,7 +268,9 @@ class Ingestor:
             size=size,
         )
 
-    def _chunks(self, docs: list[Document], source: str, sha: str, splitter: TokenSplitter) -> list[Document]:
+    def _chunks(
+        self, docs: list[Document], source: str, sha: str, splitter: TokenSplitter
+    ) -> list[Document]:
         chunks: list[Document] = []
         for doc in docs:
             doc.metadata["source"] = source
@@ -296,7 +312,9 @@ class Ingestor:
         except Exception as exc:  # noqa: BLE001 - report the files, keep what is stored
             log.debug("index() failed", exc_info=True)
             for p in pending:
-                report.files.append(FileResult(p.candidate.source, "failed", reason=f"could not index: {exc}"))
+                report.files.append(
+                    FileResult(p.candidate.source, "failed", reason=f"could not index: {exc}")
+                )
             return
         report.chunks_written += result["num_added"] + result["num_updated"]
         report.chunks_deleted += result["num_deleted"]

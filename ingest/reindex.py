@@ -22,7 +22,9 @@ def reindex(kb: Any, *, force: bool = False) -> IngestReport:
     from rag.kb import KnowledgeBase
 
     if not kb.exists():
-        raise KnowledgeBaseNotFoundError(f"knowledge base {kb.name!r} does not exist; nothing to rebuild")
+        raise KnowledgeBaseNotFoundError(
+            f"knowledge base {kb.name!r} does not exist; nothing to rebuild"
+        )
     temp_name = f"{kb.name}.reindex"
     temp = KnowledgeBase(kb.settings.model_copy(update={"kb": temp_name}), models=kb.models)
     temp.drop()  # leftovers of an interrupted rebuild
@@ -75,7 +77,11 @@ def _switch(kb: Any, temp: Any) -> None:
 
 
 def add_reindex_command(sub: Any, common: Any) -> None:
-    p = common(sub.add_parser("reindex", help="rebuild a knowledge base after changing embedder or chunking"))
+    p = common(
+        sub.add_parser(
+            "reindex", help="rebuild a knowledge base after changing embedder or chunking"
+        )
+    )
     p.add_argument("--force", action="store_true", help="switch even if some files fail")
     p.set_defaults(func=_cmd_reindex)
 
@@ -87,5 +93,7 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
     kb = _kb(args)
     report = reindex(kb, force=args.force)
     print_report(report)
-    print(f"knowledge base {kb.name!r} rebuilt with embedder {kb.embedder_id!r} and the current splitter")
+    print(
+        f"knowledge base {kb.name!r} rebuilt with embedder {kb.embedder_id!r} and the current splitter"
+    )
     return 0 if report.ok else 1

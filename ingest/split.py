@@ -19,8 +19,22 @@ SPLITTER_VERSION = "v1"  # bump when splitting changes what chunks come out
 
 # Paragraphs, lines, then sentence ends (Chinese full-width first), then clauses, then words.
 SEPARATORS = [
-    "\n\n", "\n", "。", "！", "？", "；", "…", ". ", "! ", "? ", "; ",
-    "，", "、", ", ", " ", "",
+    "\n\n",
+    "\n",
+    "。",
+    "！",
+    "？",
+    "；",
+    "…",
+    ". ",
+    "! ",
+    "? ",
+    "; ",
+    "，",
+    "、",
+    ", ",
+    " ",
+    "",
 ]
 
 _HEADER = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -72,9 +86,13 @@ class TokenSplitter:
     >>> from transformers import AutoTokenizer  # doctest: +SKIP
     """
 
-    def __init__(self, tokenizer: Any, chunk_size: int, chunk_overlap: int, max_tokens: int | None = None) -> None:
+    def __init__(
+        self, tokenizer: Any, chunk_size: int, chunk_overlap: int, max_tokens: int | None = None
+    ) -> None:
         if chunk_overlap >= chunk_size:
-            raise ConfigError(f"chunk_overlap ({chunk_overlap}) must be below chunk_size ({chunk_size})")
+            raise ConfigError(
+                f"chunk_overlap ({chunk_overlap}) must be below chunk_size ({chunk_size})"
+            )
         if max_tokens is not None and chunk_size + 2 > max_tokens:
             raise ConfigError(
                 f"chunk_size {chunk_size} exceeds what the embedder reads ({max_tokens} tokens"

@@ -38,7 +38,9 @@ def check_question(question: Any) -> str:
 class AnswerStream:
     """Iterate for answer text pieces; ``.answer`` is the final ``Answer`` afterwards."""
 
-    def __init__(self, kb: KnowledgeBase, question: str, history: History | None, **overrides: Any) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, question: str, history: History | None, **overrides: Any
+    ) -> None:
         self.kb = kb
         self.question = check_question(question)
         self.history = list(history or [])
@@ -83,15 +85,24 @@ class AnswerStream:
             yield refusal
             timings["total"] = round(time.perf_counter() - t0, 3)
             self.answer = Answer(
-                question=self.question, answer=refusal, citations=[], passages=passages,
-                abstained=True, timings=timings, language=lang,  # type: ignore[arg-type]
+                question=self.question,
+                answer=refusal,
+                citations=[],
+                passages=passages,
+                abstained=True,
+                timings=timings,
+                language=lang,  # type: ignore[arg-type]
                 standalone_question=query if self.history else None,
             )
             return
         llm = self.kb.llm
         passages = self._fit(passages, lang, llm)
         messages = prompts.answer_messages(self.question, passages, lang)
-        knobs = {k: self.overrides[k] for k in ("temperature", "top_p", "max_new_tokens", "repetition_penalty") if self.overrides.get(k) is not None}
+        knobs = {
+            k: self.overrides[k]
+            for k in ("temperature", "top_p", "max_new_tokens", "repetition_penalty")
+            if self.overrides.get(k) is not None
+        }
         pieces: list[str] = []
         t2 = time.perf_counter()
         for chunk in llm.stream(messages, **knobs):
@@ -127,9 +138,15 @@ class AnswerStream:
 
     def _fit(self, passages: list[Passage], lang: str, llm: Any) -> list[Passage]:
         """Drop the lowest-ranked passages until prompt + answer fit the context window."""
-        budget = llm.context_window - int(self.overrides.get("max_new_tokens") or llm.max_new_tokens)
+        budget = llm.context_window - int(
+            self.overrides.get("max_new_tokens") or llm.max_new_tokens
+        )
         kept = list(passages)
-        while len(kept) > 1 and llm.count_tokens(llm.render(prompts.answer_messages(self.question, kept, lang))) > budget:
+        while (
+            len(kept) > 1
+            and llm.count_tokens(llm.render(prompts.answer_messages(self.question, kept, lang)))
+            > budget
+        ):
             kept.pop()
         return kept
 

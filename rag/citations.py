@@ -49,31 +49,39 @@ def best_snippet(passage_text: str, sentence: str, width: int = 240) -> str:
 
 
 def attribute(answer: str, passages: list[Passage], threshold: float) -> Attribution:
-    """Mark each supported sentence with its passage's number; list the unsupported ones."""
+    """Mark each supported sentence with its passage's number; list the unsupported ones.
+
+    Line breaks survive (lists stay lists); sentences within a line are re-joined.
+    """
     clean = _MARKER.sub("", answer).strip()
-    out: list[str] = []
     cited: dict[int, Citation] = {}
     unsupported: list[str] = []
-    for sentence in split_sentences(clean):
-        scored = [(support(sentence, p.text), p) for p in passages]
-        score, passage = max(scored, key=lambda sp: sp[0], default=(0.0, None))
-        if passage is None or score < threshold or not tokenize(sentence, drop_stopwords=True):
-            out.append(sentence)
-            if tokenize(sentence, drop_stopwords=True):
-                unsupported.append(sentence)
-            continue
-        marker = f"[{passage.n}]"
-        out.append(_place_marker(sentence, marker))
-        if passage.n not in cited or cited[passage.n].score < score:
-            cited[passage.n] = Citation(
-                n=passage.n,
-                source=passage.source,
-                page=passage.page,
-                snippet=best_snippet(passage.text, sentence),
-                score=round(score, 3),
-            )
-    joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in clean[:50]) else " "
-    return Attribution(joiner.join(out), sorted(cited.values(), key=lambda c: c.n), unsupported)
+    lines: list[str] = []
+    for line in clean.split("\n"):
+        out: list[str] = []
+        for sentence in split_sentences(line):
+            content = tokenize(sentence, drop_stopwords=True)
+            scored = [(support(sentence, p.text), p) for p in passages]
+            score, passage = max(scored, key=lambda sp: sp[0], default=(0.0, None))
+            if passage is None or score < threshold or not content:
+                out.append(sentence)
+                if content:
+                    unsupported.append(sentence)
+                continue
+            out.append(_place_marker(sentence, f"[{passage.n}]"))
+            if passage.n not in cited or cited[passage.n].score < score:
+                cited[passage.n] = Citation(
+                    n=passage.n,
+                    source=passage.source,
+                    page=passage.page,
+                    snippet=best_snippet(passage.text, sentence),
+                    score=round(score, 3),
+                )
+        joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in line[:50]) else " "
+        lines.append(joiner.join(out))
+    return Attribution(
+        "\n".join(lines).strip(), sorted(cited.values(), key=lambda c: c.n), unsupported
+    )
 
 
 def _place_marker(sentence: str, marker: str) -> str:

@@ -66,8 +66,14 @@ def _print_sources(answer: Any) -> None:
             print(f"  - {sentence}")
 
 
-def _answer(kb: Any, question: str, history: list[tuple[str, str]] | None, args: argparse.Namespace) -> Any:
-    overrides = {"top_k": args.top_k, "temperature": args.temperature, "sources": args.source or None}
+def _answer(
+    kb: Any, question: str, history: list[tuple[str, str]] | None, args: argparse.Namespace
+) -> Any:
+    overrides = {
+        "top_k": args.top_k,
+        "temperature": args.temperature,
+        "sources": args.source or None,
+    }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if getattr(args, "json", False):
         answer = kb.ask(question, history, **overrides)
@@ -163,12 +169,25 @@ def cmd_app(args: argparse.Namespace) -> int:
     settings = _settings(args)
     script = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(script),
-        "--server.address", args.host or settings.app_host,
-        "--server.port", str(args.port or settings.app_port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--global.developmentMode", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.address",
+        args.host or settings.app_host,
+        "--server.port",
+        str(args.port or settings.app_port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+        "--client.showErrorDetails",
+        "none",
     ]
     env = dict(os.environ)
     if args.kb:
@@ -192,21 +211,30 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--persist-dir", help="folder of the store (default: ./vectorstore)")
         return p
 
-    p = common(sub.add_parser("ingest", help="add a folder or file of documents to a knowledge base"))
+    p = common(
+        sub.add_parser("ingest", help="add a folder or file of documents to a knowledge base")
+    )
     p.add_argument("path", help="folder or file")
-    p.add_argument("--no-prune", dest="prune", action="store_false", help="keep chunks of files that are gone")
+    p.add_argument(
+        "--no-prune", dest="prune", action="store_false", help="keep chunks of files that are gone"
+    )
     p.add_argument("--pdf-password", help="password for encrypted PDFs")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_ingest)
 
-    for name, func, text in (("ask", cmd_ask, "answer one question"), ("chat", cmd_chat, "interactive questions with history")):
+    for name, func, text in (
+        ("ask", cmd_ask, "answer one question"),
+        ("chat", cmd_chat, "interactive questions with history"),
+    ):
         p = common(sub.add_parser(name, help=text))
         if name == "ask":
             p.add_argument("question")
             p.add_argument("--json", action="store_true", help="print the Answer object as JSON")
         p.add_argument("--top-k", type=int, help="passages given to the model")
         p.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
-        p.add_argument("--source", action="append", help="only search this file or glob (repeatable)")
+        p.add_argument(
+            "--source", action="append", help="only search this file or glob (repeatable)"
+        )
         p.set_defaults(func=func)
 
     p = common(sub.add_parser("status", help="knowledge bases, documents and chunk counts"))
@@ -256,7 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
         print(f"kbqa: invalid setting: {problems}", file=sys.stderr)
         return 2
     except KbqaError as exc:

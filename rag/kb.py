@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ingest.split import TokenSplitter
     from rag.keyword import KeywordIndex
-    from rag.llm import TransformersChat
+    from rag.llm import ChatBackend
     from rag.retrieval import HybridSearch, KbRetriever
     from rag.store import FileRecord, FileRegistry, KbStore
 
@@ -39,7 +39,7 @@ class Models:
         self.settings = settings
         self._lock = threading.Lock()
         self._embeddings: Embeddings | None = None
-        self._llm: TransformersChat | None = None
+        self._llm: ChatBackend | None = None
         self._reranker: Any = None
 
     @property
@@ -52,7 +52,7 @@ class Models:
             return self._embeddings
 
     @property
-    def llm(self) -> TransformersChat:
+    def llm(self) -> ChatBackend:
         with self._lock:
             if self._llm is None:
                 from rag.llm import load_chat_model
@@ -84,7 +84,9 @@ class KnowledgeBase:
     Nothing heavy happens here: models and stores load on first use.
     """
 
-    def __init__(self, settings: Settings | None = None, *, models: Models | None = None, **overrides: Any) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, models: Models | None = None, **overrides: Any
+    ) -> None:
         base = settings or Settings(**overrides)
         if settings is not None and overrides:
             base = Settings(**{**settings.model_dump(), **overrides})
@@ -101,7 +103,7 @@ class KnowledgeBase:
         return self.models.embeddings
 
     @property
-    def llm(self) -> TransformersChat:
+    def llm(self) -> ChatBackend:
         return self.models.llm
 
     @cached_property
@@ -167,15 +169,43 @@ class KnowledgeBase:
         from rag.store import KbStore, ensure_collection
 
         ensure_collection(
-            self.client, self.name, embedder=self.embedder_id, dim=self._dim(),
+            self.client,
+            self.name,
+            embedder=self.embedder_id,
+            dim=self._dim(),
             splitter=self.splitter().id,
         )
+        self._sync_with_collection()
         cache = SqliteByteStore(self.settings.persist_dir / "kbqa" / "embedding-cache.sqlite")
         cached = CacheBackedEmbeddings.from_bytes_store(
-            self.embeddings, cache, namespace=self.embedder_id, key_encoder="sha256",
+            self.embeddings,
+            cache,
+            namespace=self.embedder_id,
+            key_encoder="sha256",
             batch_size=self.settings.embed_batch_size * 4,
         )
         return KbStore(self.client, self.name, cached, self.keyword)
+
+    def _sync_with_collection(self) -> None:
+        """Forget local bookkeeping that belongs to another incarnation of the collection.
+
+        The registry, record manager and keyword index live beside the store; when the
+        collection was deleted and recreated (a reset server, a deleted folder), they would
+        claim chunks that no longer exist and ingest would skip every file as unchanged.
+        """
+        marker = self.settings.kb_dir / "collection-id"
+        current = str(self.client.get_collection(self.name).id)
+        known = marker.read_text().strip() if marker.exists() else None
+        if known != current and (known is not None or self.registry.all()):
+            manager = self.record_manager()
+            keys = manager.list_keys()
+            if keys:
+                manager.delete_keys(keys)
+            self.keyword.delete(self.keyword.ids())
+            for record in self.registry.all():
+                self.registry.delete(record.source)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(current)
 
     @cached_property
     def store(self) -> KbStore:
@@ -185,7 +215,9 @@ class KnowledgeBase:
 
         meta = require_collection(self.client, self.name)
         check_compatible(
-            meta, self.name, self.embedder_id,
+            meta,
+            self.name,
+            self.embedder_id,
             splitter_id(self.settings.chunk_size, self.settings.chunk_overlap),
         )
         return KbStore(self.client, self.name, self.embeddings, self.keyword)
@@ -196,8 +228,14 @@ class KnowledgeBase:
 
         s = self.settings
         return HybridSearch(
-            self.store, self.embeddings, top_k=s.top_k, fetch_k=s.fetch_k, hybrid=s.hybrid,
-            rrf_k=s.rrf_k, keyword_weight=s.keyword_weight, mmr=s.mmr,
+            self.store,
+            self.embeddings,
+            top_k=s.top_k,
+            fetch_k=s.fetch_k,
+            hybrid=s.hybrid,
+            rrf_k=s.rrf_k,
+            keyword_weight=s.keyword_weight,
+            mmr=s.mmr,
             reranker=self._reranker_for(s),
         )
 
@@ -247,7 +285,9 @@ class KnowledgeBase:
 
         if self.registry.get(source) is None:
             known = ", ".join(r.source for r in self.registry.all()[:10]) or "none"
-            raise KbqaError(f"{source!r} is not in knowledge base {self.name!r} (documents: {known})")
+            raise KbqaError(
+                f"{source!r} is not in knowledge base {self.name!r} (documents: {known})"
+            )
         with ingest_lock(self.settings.kb_dir / "ingest.lock", wait_seconds=10.0):
             return self.remove_source(source)
 
@@ -255,7 +295,14 @@ class KnowledgeBase:
         return self.registry.all()
 
     # -- ask ---------------------------------------------------------------------------------
-    def retrieve(self, query: str, *, top_k: int | None = None, sources: Sequence[str] | None = None, hybrid: bool | None = None) -> list[Passage]:
+    def retrieve(
+        self,
+        query: str,
+        *,
+        top_k: int | None = None,
+        sources: Sequence[str] | None = None,
+        hybrid: bool | None = None,
+    ) -> list[Passage]:
         """The passages the chain would read for ``query`` (``sources``: file names or globs)."""
         if self.store.count() == 0:
             raise EmptyKnowledgeBaseError(
@@ -264,7 +311,9 @@ class KnowledgeBase:
             )
         chosen = None
         if sources:
-            chosen = self.search.sources_matching(list(sources), [r.source for r in self.registry.all()])
+            chosen = self.search.sources_matching(
+                list(sources), [r.source for r in self.registry.all()]
+            )
         return self.search.search(query, top_k=top_k, sources=chosen, hybrid=hybrid)
 
     def condense(self, history: History, question: str, lang: str) -> str:
@@ -274,11 +323,15 @@ class KnowledgeBase:
         trimmed = trim_history(history, llm.context_window // 2, llm.count_tokens)
         if not trimmed:
             return question
-        text = llm.invoke(prompts.condense_messages(trimmed, question, lang), max_new_tokens=48, temperature=0.0).content
+        text = llm.invoke(
+            prompts.condense_messages(trimmed, question, lang), max_new_tokens=48, temperature=0.0
+        ).content
         line = str(text).strip().splitlines()[0] if str(text).strip() else ""
         return line or question
 
-    def stream(self, question: str, history: History | None = None, **overrides: Any) -> AnswerStream:
+    def stream(
+        self, question: str, history: History | None = None, **overrides: Any
+    ) -> AnswerStream:
         """Answer text as it is generated; the checked ``Answer`` is ``.answer`` afterwards."""
         return AnswerStream(self, question, history, **overrides)
 

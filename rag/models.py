@@ -165,11 +165,15 @@ def load_reranker(settings: Settings) -> Any:
     apply_offline_env(settings.offline)
     folder = Path(str(settings.reranker)).expanduser()
     if not folder.is_dir():
-        raise ModelError(f"reranker folder {settings.reranker!r} does not exist (setting: KBQA_RERANKER)")
+        raise ModelError(
+            f"reranker folder {settings.reranker!r} does not exist (setting: KBQA_RERANKER)"
+        )
     try:
         return CrossEncoder(str(folder), device="cpu", local_files_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"could not load reranker from {folder}: {exc} (setting: KBQA_RERANKER)") from exc
+        raise ModelError(
+            f"could not load reranker from {folder}: {exc} (setting: KBQA_RERANKER)"
+        ) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,17 +332,48 @@ def ensure_converted(spec: PackagedGGUF, cache_dir: Path) -> Path:
 
 
 def generator_status(settings: Settings) -> dict[str, Any]:
-    """What ``kbqa models`` prints for the generator: name, kind, location, readiness."""
+    """What ``kbqa models`` prints for the generator: name, backend, location, readiness."""
+    from rag.llm import resolve_backend
+
+    backend = resolve_backend(settings)
+    if backend == "openai":
+        return {
+            "role": "generator",
+            "name": settings.llm_model,
+            "kind": "server",
+            "backend": backend,
+            "location": settings.llm_base_url,
+            "ready": bool(settings.llm_base_url),
+            "detail": "served by an OpenAI-compatible server (KBQA_LLM_BASE_URL)",
+        }
     try:
         source = resolve_generator(settings.llm_model)
     except ModelError as exc:
-        return {"role": "generator", "name": settings.llm_model, "ready": False, "detail": str(exc)}
+        return {
+            "role": "generator",
+            "name": settings.llm_model,
+            "backend": backend,
+            "ready": False,
+            "detail": str(exc),
+        }
     status: dict[str, Any] = {
         "role": "generator",
         "name": source.name,
         "kind": source.kind,
-        "backend": settings.llm_backend,
+        "backend": backend,
     }
+    if backend == "llamacpp":
+        ready = importlib.util.find_spec("xllamacpp") is not None
+        status.update(
+            location=source.location
+            if not source.packaged
+            else ", ".join(str(p) for p in source.packaged.part_paths()),
+            ready=ready,
+            detail="GGUF run by llama.cpp (xllamacpp)"
+            if ready
+            else "the xllamacpp package is not installed",
+        )
+        return status
     if source.packaged:
         try:
             status["location"] = ", ".join(str(p) for p in source.packaged.part_paths())

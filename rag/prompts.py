@@ -32,9 +32,23 @@ REFUSAL = {
 
 # Phrases with which a model says it cannot answer; such an answer counts as an abstention.
 DONT_KNOW = (
-    "i don't know", "i do not know", "not mentioned", "does not contain", "doesn't contain",
-    "does not mention", "doesn't mention", "no information", "not provided", "cannot answer",
-    "not specified", "不知道", "没有提到", "没有找到", "没有相关", "未提及", "无法回答",
+    "i don't know",
+    "i do not know",
+    "not mentioned",
+    "does not contain",
+    "doesn't contain",
+    "does not mention",
+    "doesn't mention",
+    "no information",
+    "not provided",
+    "cannot answer",
+    "not specified",
+    "不知道",
+    "没有提到",
+    "没有找到",
+    "没有相关",
+    "未提及",
+    "无法回答",
 )
 
 CONDENSE = {
@@ -56,8 +70,12 @@ def answer_messages(question: str, passages: list[Passage], lang: str) -> list[B
     ]
 
 
-def condense_messages(history: list[tuple[str, str]], question: str, lang: str) -> list[BaseMessage]:
-    turns = "\n".join(f"{'User' if role == 'user' else 'Assistant'}: {text}" for role, text in history)
+def condense_messages(
+    history: list[tuple[str, str]], question: str, lang: str
+) -> list[BaseMessage]:
+    turns = "\n".join(
+        f"{'User' if role == 'user' else 'Assistant'}: {text}" for role, text in history
+    )
     return [
         SystemMessage(CONDENSE[lang]),
         HumanMessage(f"{turns}\nUser: {question}\n\nStandalone question:"),

@@ -48,12 +48,19 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
-def mmr_order(candidates: list[str], relevance: dict[str, float], vectors: dict[str, Any], top_k: int, lam: float = 0.6) -> list[str]:
+def mmr_order(
+    candidates: list[str],
+    relevance: dict[str, float],
+    vectors: dict[str, Any],
+    top_k: int,
+    lam: float = 0.6,
+) -> list[str]:
     """Maximal marginal relevance over already-scored candidates."""
     chosen: list[str] = []
     rest = list(candidates)
     top = max(relevance.values(), default=1.0) or 1.0
     while rest and len(chosen) < top_k:
+
         def gain(cid: str) -> float:
             redundancy = max((_cosine(vectors[cid], vectors[c]) for c in chosen), default=0.0)
             return lam * relevance[cid] / top - (1 - lam) * redundancy

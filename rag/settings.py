@@ -72,12 +72,14 @@ class Settings(BaseSettings):
         True, description="Never contact a model hub (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE)."
     )
     torch_threads: int | None = Field(
-        None, description="CPU threads for torch; unset = torch's default (all cores)."
+        None, description="CPU threads for torch and llama.cpp; unset = all cores."
     )
 
     # --- generation --------------------------------------------------------------------------
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 = greedy.")
-    top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass (temperature > 0).")
+    top_p: float = Field(
+        0.9, gt=0.0, le=1.0, description="Nucleus sampling mass (temperature > 0)."
+    )
     max_new_tokens: int = Field(200, ge=1, le=8192, description="Most tokens one answer may have.")
     repetition_penalty: float = Field(
         1.05, ge=1.0, le=2.0, description="Penalty on repeated tokens (1 = none)."
@@ -104,16 +106,21 @@ class Settings(BaseSettings):
 
     # --- retrieval ---------------------------------------------------------------------------
     top_k: int = Field(4, ge=1, le=50, description="Passages given to the model.")
-    fetch_k: int = Field(20, ge=1, le=500, description="Candidates each retriever returns before fusion.")
+    fetch_k: int = Field(
+        20, ge=1, le=500, description="Candidates each retriever returns before fusion."
+    )
     hybrid: bool = Field(True, description="Fuse BM25 keyword search with dense search (RRF).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     keyword_weight: float = Field(1.0, ge=0.0, description="Weight of keyword ranks in the fusion.")
     mmr: bool = Field(False, description="Diversify passages with maximal marginal relevance.")
     reranker: str | None = Field(
-        None, description="Local cross-encoder folder that reranks the fused candidates (none ships)."
+        None,
+        description="Local cross-encoder folder that reranks the fused candidates (none ships).",
     )
     relevance_threshold: float = Field(
-        0.25, ge=-1.0, le=1.0,
+        0.25,
+        ge=-1.0,
+        le=1.0,
         description="Abstain when the best passage's cosine similarity is below this.",
     )
     citation_threshold: float = Field(
@@ -140,7 +147,7 @@ class Settings(BaseSettings):
     def _kb_name(cls, value: str) -> str:
         import re
 
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,60}[A-Za-z0-9]", value):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]", value):
             raise ValueError(
                 f"knowledge base name {value!r} must be 3-63 letters, digits, '.', '_' or '-'"
                 " and start and end with a letter or digit"

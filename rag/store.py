@@ -95,9 +95,7 @@ class FileRegistry:
 
     def get(self, source: str) -> FileRecord | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT * FROM files WHERE source = ?", (source,)
-            ).fetchone()
+            row = self._conn.execute("SELECT * FROM files WHERE source = ?", (source,)).fetchone()
         return FileRecord(*row) if row else None
 
     def all(self) -> list[FileRecord]:
@@ -201,7 +199,9 @@ class KbStore(VectorStore):
         return int(self.collection.count())
 
 
-def check_compatible(metadata: dict[str, Any] | None, name: str, embedder: str, splitter: str) -> None:
+def check_compatible(
+    metadata: dict[str, Any] | None, name: str, embedder: str, splitter: str
+) -> None:
     """Raise when a collection was built with another embedder or splitter."""
     metadata = metadata or {}
     old_embedder, old_splitter = metadata.get(EMBEDDER_KEY), metadata.get(SPLITTER_KEY)

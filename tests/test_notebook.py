@@ -21,7 +21,12 @@ def test_quickstart_notebook_runs(monkeypatch):
     monkeypatch.setenv("KBQA_MODEL_CACHE_DIR", str(MODEL_CACHE))
     monkeypatch.setenv("KBQA_MAX_NEW_TOKENS", "40")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    ).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     rich = [o for o in outputs if "text/html" in o.get("data", {})]

@@ -1,10 +1,84 @@
-"""Generator backends behind one LangChain chat-model interface, chosen by ``llm_backend``."""
+"""Generator backends behind one LangChain chat-model interface, chosen by ``llm_backend``.
+
+| backend | runs | module |
+|---|---|---|
+| ``transformers`` | a model folder, hub id or packaged GGUF, float32 on the CPU, in process | ``transformers_chat`` |
+| ``llamacpp`` | a ``.gguf`` file or packaged GGUF, quantized, in process (xllamacpp) | ``llamacpp`` |
+| ``openai`` | any OpenAI-compatible server at ``llm_base_url`` | ``openai_compat`` |
+
+``llm_backend="auto"`` (the default) picks ``openai`` when ``llm_base_url`` is set, ``llamacpp``
+when ``llm_model`` is a ``.gguf`` path, and ``transformers`` otherwise. Switching backend is a
+setting (``KBQA_LLM_BACKEND``), never a code change: every backend is a ``BaseChatModel`` with the
+``ChatBackend`` members below, which is all the chain uses.
+
+>>> from rag.settings import Settings
+>>> resolve_backend(Settings(llm_base_url="http://127.0.0.1:8000/v1"))
+'openai'
+>>> resolve_backend(Settings())
+'transformers'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from rag.llm.transformers_chat import TransformersChat, load_transformers_chat
 
-__all__ = ["TransformersChat", "load_chat_model", "load_transformers_chat"]
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+    from rag.settings import Settings
+
+__all__ = [
+    "BACKENDS",
+    "ChatBackend",
+    "TransformersChat",
+    "load_chat_model",
+    "load_transformers_chat",
+    "resolve_backend",
+]
+
+Backend = Literal["transformers", "llamacpp", "openai"]
+BACKENDS: tuple[Backend, ...] = ("transformers", "llamacpp", "openai")
 
 
-def load_chat_model(settings):  # type: ignore[no-untyped-def]
-    """The chat model the settings name (only the in-process transformers backend for now)."""
+@runtime_checkable
+class ChatBackend(Protocol):
+    """What the chain needs from a generator, beyond LangChain's ``stream``/``invoke``."""
+
+    context_window: int
+    max_new_tokens: int
+
+    def render(self, messages: list[BaseMessage]) -> str: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Any: ...
+
+    def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any: ...
+
+
+def resolve_backend(settings: Settings) -> Backend:
+    """The backend ``settings`` select (``auto`` resolved; see module docstring)."""
+    if settings.llm_backend != "auto":
+        return settings.llm_backend
+    if settings.llm_base_url:
+        return "openai"
+    if Path(settings.llm_model).suffix.lower() == ".gguf":
+        return "llamacpp"
+    return "transformers"
+
+
+def load_chat_model(settings: Settings) -> ChatBackend:
+    """The chat model the settings name, loaded (in-process backends) or connected lazily."""
+    backend = resolve_backend(settings)
+    if backend == "openai":
+        from rag.llm.openai_compat import load_openai_chat
+
+        return load_openai_chat(settings)
+    if backend == "llamacpp":
+        from rag.llm.llamacpp import load_llamacpp_chat
+
+        return load_llamacpp_chat(settings)
     return load_transformers_chat(settings)

@@ -78,7 +78,9 @@ class TransformersChat(BaseChatModel):
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         }
         if float(knobs["temperature"]) > 0:
-            kwargs.update(do_sample=True, temperature=float(knobs["temperature"]), top_p=float(knobs["top_p"]))
+            kwargs.update(
+                do_sample=True, temperature=float(knobs["temperature"]), top_p=float(knobs["top_p"])
+            )
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
@@ -164,7 +166,9 @@ def load_transformers_chat(settings: Settings) -> TransformersChat:
     folder, extra = generator_folder(settings)
     started = time.perf_counter()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=settings.offline, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, local_files_only=settings.offline, **extra
+        )
         # float32: these CPUs have no native bf16, and bf16 reads prompts about 6x slower.
         model = AutoModelForCausalLM.from_pretrained(
             folder, dtype=torch.float32, local_files_only=settings.offline, **extra

@@ -2,7 +2,7 @@
 
 Used by ``test_browser.py``, and run directly to refresh the README screenshot::
 
-    .venv/bin/python tests/app/kbqa_browser.py docs/img/app-answer.png "What does kbqa do?"
+    .venv/bin/python tests/app/kbqa_browser.py docs/img/app-answer.png ["question" ...]
 
 (ingests ``data/`` into a temporary store and uses the default generator unless
 ``KBQA_LLM_MODEL`` is set). Nothing is downloaded: the driver path is explicit, so
@@ -63,7 +63,9 @@ def kbqa_command() -> list[str]:
 
 
 @contextlib.contextmanager
-def running_app(env: dict[str, str], port: int, log_path: Path, timeout: float = 120) -> Iterator[str]:
+def running_app(
+    env: dict[str, str], port: int, log_path: Path, timeout: float = 120
+) -> Iterator[str]:
     """Start ``kbqa app --port PORT``, wait until Streamlit is healthy, yield its URL, stop it."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
@@ -106,8 +108,11 @@ def running_app(env: dict[str, str], port: int, log_path: Path, timeout: float =
 @contextlib.contextmanager
 def chromium(width: int = 1280, height: int = 1000) -> Iterator[Any]:
     """A headless Debian chromium with a fresh profile; no network beyond 127.0.0.1 is needed."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:
+        raise RuntimeError("selenium is not installed: pip install 'selenium>=4.20'") from exc
 
     problem = missing_browser()
     if problem:
@@ -141,35 +146,85 @@ def wait_idle(driver: Any, timeout: float) -> None:
     )
 
 
-def ask(driver: Any, url: str, question: str, timeout: float = 180) -> str:
-    """Open the app, type ``question`` into the chat box, wait for the answer and its sources;
-    return the page's visible text."""
+def open_app(driver: Any, url: str, timeout: float = 120) -> None:
+    """Load the page and wait until its first run is over (models loaded, chat box drawn)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(url)
-    wait = WebDriverWait(driver, timeout)
-    box = wait.until(
-        ec.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]'))
+    WebDriverWait(driver, timeout).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]'))
     )
     wait_idle(driver, timeout)
+
+
+def ask(driver: Any, question: str, timeout: float = 180) -> str:
+    """Type ``question`` into the chat box, wait for the answer and its sources; return the
+    visible text of the newest answer."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def messages() -> list[Any]:
+        return list(driver.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]'))
+
+    before = len(messages())
+    box = driver.find_element(By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]')
     box.send_keys(question)
     box.send_keys(Keys.ENTER)
-    # The assistant's message, then the script finishing (streaming done, sources drawn).
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]')) >= 2)
+    # The assistant's message appears, then the script finishes (streaming done, sources drawn).
+    WebDriverWait(driver, timeout).until(lambda d: len(messages()) >= before + 2)
     time.sleep(0.5)
     wait_idle(driver, timeout)
+    return str(messages()[-1].text)
+
+
+def choose(driver: Any, label: str, expect: str | None = None, timeout: float = 120) -> None:
+    """Click the radio option or button whose text is ``label`` once it is enabled; wait for
+    ``expect`` to show on the page (when given) and for the rerun to finish."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    xpath = f"//label[.//p[text()='{label}']] | //button[.//p[text()='{label}']]"
+    wait = WebDriverWait(driver, timeout)
+    wait.until(ec.element_to_be_clickable((By.XPATH, xpath))).click()
+    if expect is not None:
+        wait.until(lambda d: expect in page_text(d))
+    time.sleep(0.5)
+    wait_idle(driver, timeout)
+
+
+def upload(driver: Any, *paths: Path, timeout: float = 60) -> None:
+    """Hand files to the page's file uploader, as picking them in the file dialog does."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    field = driver.find_element(By.CSS_SELECTOR, 'input[type="file"]')
+    field.send_keys("\n".join(str(p) for p in paths))
+    names = [p.name for p in paths]
+    WebDriverWait(driver, timeout).until(
+        lambda d: all(n in d.find_element(By.TAG_NAME, "body").text for n in names)
+    )
+    wait_idle(driver, timeout)
+
+
+def page_text(driver: Any) -> str:
+    from selenium.webdriver.common.by import By
+
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
 
-def screenshot(driver: Any, path: Path) -> Path:
-    """Save the page; the chat column is scrolled so the newest answer and its sources show."""
+def screenshot(driver: Any, path: Path, first_message: int = -2) -> Path:
+    """Save the page, scrolled so the chat from ``first_message`` (default: the last question)
+    is at the top."""
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.execute_script(
         "const m = document.querySelectorAll('[data-testid=\"stChatMessage\"]');"
-        "if (m.length > 1) m[m.length - 2].scrollIntoView({block: 'start'});"
+        "const i = Math.max(0, m.length + arguments[0]);"
+        "if (m.length) m[i].scrollIntoView({block: 'start'});",
+        first_message,
     )
     time.sleep(0.5)
     driver.save_screenshot(str(path))
@@ -191,15 +246,20 @@ def app_env(persist_dir: Path, **extra: str) -> dict[str, str]:
 def main(argv: list[str]) -> int:
     """Screenshot the app answering a question about ``data/`` (for the README)."""
     out = Path(argv[0]) if argv else REPO / "docs" / "img" / "app-answer.png"
-    question = argv[1] if len(argv) > 1 else "What does kbqa do when the documents do not hold the answer?"
+    questions = argv[1:] or [
+        "What does kbqa do when the documents do not hold the answer?",
+        "本地部署大语言模型如何保护数据隐私？",
+    ]
     with tempfile.TemporaryDirectory(prefix="kbqa-shot-") as tmp:
         env = app_env(Path(tmp) / "store")
         subprocess.run(
             [*kbqa_command(), "ingest", str(REPO / "data")], cwd=REPO, env=env, check=True
         )
-        with running_app(env, free_port(), Path(tmp) / "app.log") as url, chromium(1280, 1500) as d:
-            ask(d, url, question, timeout=600)
-            print(screenshot(d, out))
+        with running_app(env, free_port(), Path(tmp) / "app.log") as url, chromium(1280, 1250) as d:
+            open_app(d, url, timeout=600)
+            for question in questions:
+                ask(d, question, timeout=600)
+            print(screenshot(d, out, first_message=-2 * len(questions)))
     return 0
 
 

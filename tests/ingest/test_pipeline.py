@@ -73,10 +73,14 @@ def test_rerun_on_unchanged_folder_embeds_nothing(kb, docs, embed_calls):
 def test_changed_file_replaces_its_chunks(kb, docs):
     kb.ingest(docs)
     old = {i for i in chunk_ids(kb)}
-    (docs / "baking.txt").write_text("Rye bread needs a sour starter and a long proof.", encoding="utf-8")
+    (docs / "baking.txt").write_text(
+        "Rye bread needs a sour starter and a long proof.", encoding="utf-8"
+    )
     report = kb.ingest(docs)
     assert [f.status for f in report.files if f.source == "baking.txt"] == ["updated"]
-    texts = kb.writable_store().collection.get(where={"source": "baking.txt"}, include=["documents"])["documents"]
+    texts = kb.writable_store().collection.get(
+        where={"source": "baking.txt"}, include=["documents"]
+    )["documents"]
     assert texts and all("Sourdough" not in t for t in texts) and any("Rye" in t for t in texts)
     assert report.chunks_deleted >= 1 and chunk_ids(kb) != old
     assert_consistent(kb)
@@ -179,24 +183,37 @@ def test_knowledge_bases_are_separate(make_kb, docs, tmp_path):
 def test_cli_exit_codes_and_json_report(tmp_path, docs):
     env = {**os.environ, "KBQA_PERSIST_DIR": str(tmp_path / "cli-store")}
     ok = subprocess.run(
-        [sys.executable, "-m", "ingest", str(docs), "--json"], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "ingest", str(docs), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
-    assert report["files_added"] == 3 and report["files_failed"] == 0 and report["chunks_written"] > 0
+    assert (
+        report["files_added"] == 3 and report["files_failed"] == 0 and report["chunks_written"] > 0
+    )
     for key in ("files_updated", "files_unchanged", "files_removed", "seconds"):
         assert key in report
     (docs / "empty.txt").write_text("")
     bad = subprocess.run(
-        [sys.executable, "-m", "ingest", str(docs), "--json"], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "ingest", str(docs), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert bad.returncode == 1
     failed = [f for f in json.loads(bad.stdout)["files"] if f["status"] == "failed"]
     assert failed[0]["source"] == "empty.txt" and "empty" in failed[0]["reason"]
-    usage = subprocess.run([sys.executable, "-m", "ingest"], capture_output=True, text=True, env=env)
+    usage = subprocess.run(
+        [sys.executable, "-m", "ingest"], capture_output=True, text=True, env=env
+    )
     assert usage.returncode == 2
     table = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ingest", str(docs)], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "rag.cli", "ingest", str(docs)],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert table.returncode == 1 and "empty.txt" in table.stdout and "unchanged" in table.stdout
 
@@ -227,3 +244,13 @@ def test_reindex_keeps_old_kb_when_a_file_fails(make_kb, docs):
     with pytest.raises(KbqaError, match="old knowledge base is unchanged"):
         reindex(changed)
     assert make_kb().retrieve("Jupiter")[0].source == "solar.md"
+
+
+def test_collection_deleted_behind_kbqas_back_is_rebuilt(make_kb, docs):
+    kb = make_kb()
+    kb.ingest(docs)
+    kb.client.delete_collection(kb.name)
+    again = make_kb()
+    report = again.ingest(docs)
+    assert report.files_added == 3 and again.store.count() > 0
+    assert_consistent(again)

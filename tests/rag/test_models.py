@@ -120,7 +120,9 @@ def test_default_generator_assembles_verifies_and_answers(tmp_path):
 def test_models_command_reports_readiness(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "rag.cli", "models", "--json"],
-        capture_output=True, text=True, env={"PATH": "", "KBQA_MODEL_CACHE_DIR": str(tmp_path), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "KBQA_MODEL_CACHE_DIR": str(tmp_path), "HOME": str(tmp_path)},
     )
     rows = json.loads(out.stdout)
     assert [r["role"] for r in rows] == ["embedder", "generator"]

@@ -30,8 +30,13 @@ def test_defaults():
 
 @pytest.mark.parametrize(
     "kwargs, word",
-    [({"top_k": 0}, "top_k"), ({"chunk_overlap": 300}, "chunk_overlap"), ({"kb": "../evil"}, "kb"),
-     ({"temperature": -1}, "temperature"), ({"no_such_knob": 1}, "no_such_knob")],
+    [
+        ({"top_k": 0}, "top_k"),
+        ({"chunk_overlap": 300}, "chunk_overlap"),
+        ({"kb": "../evil"}, "kb"),
+        ({"temperature": -1}, "temperature"),
+        ({"no_such_knob": 1}, "no_such_knob"),
+    ],
 )
 def test_bad_values_name_the_setting(kwargs, word):
     with pytest.raises(ValidationError, match=word):
@@ -40,7 +45,9 @@ def test_bad_values_name_the_setting(kwargs, word):
 
 def test_bad_setting_on_command_line_is_one_sentence(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "status"], capture_output=True, text=True,
+        [sys.executable, "-m", "rag.cli", "status"],
+        capture_output=True,
+        text=True,
         env={"KBQA_TOP_K": "-3", "KBQA_PERSIST_DIR": str(tmp_path), "PATH": ""},
     )
     assert out.returncode == 2 and "top_k" in out.stderr and "Traceback" not in out.stderr

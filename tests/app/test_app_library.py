@@ -1,0 +1,165 @@
+"""``save_uploads`` and the library helpers: no upload may write outside the documents folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.library import (
+    check_name,
+    delete_saved,
+    document_rows,
+    documents_dir,
+    original_file,
+    save_uploads,
+)
+from rag.settings import Settings
+from rag.store import FileRecord
+
+
+class FakeUpload:
+    """What ``st.file_uploader`` hands over: a name as the browser sent it, and the bytes."""
+
+    def __init__(self, name: str, data: bytes = b"some text") -> None:
+        self.name = name
+        self._data = data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(persist_dir=tmp_path / "store", kb="notes", max_file_mb=0.01)
+
+
+@pytest.fixture
+def folder(settings) -> Path:
+    return documents_dir(settings)
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_documents_folder_is_per_knowledge_base(settings, tmp_path):
+    assert documents_dir(settings) == tmp_path / "store" / "documents" / "notes"
+
+
+def test_plain_upload_is_saved(settings, folder):
+    saved, refused = save_uploads([FakeUpload("notes.md", b"# Notes\n")], folder, settings)
+    assert saved == [folder / "notes.md"] and refused == []
+    assert (folder / "notes.md").read_bytes() == b"# Notes\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("../../x.pdf", "traversal"),
+        ("..\\..\\x.pdf", "traversal"),
+        ("docs/../../x.txt", "traversal"),
+        ("..", "traversal"),
+        ("/etc/passwd.txt", "absolute"),
+        ("\\\\server\\share\\x.txt", "absolute"),
+        ("C:\\Windows\\x.txt", "absolute"),
+        ("a\x00b.txt", "control"),
+        ("a\nb.txt", "control"),
+        ("x" * 300 + ".txt", "too_long"),
+        ("长" * 70 + ".txt", "too_long"),  # 70 characters, 214 bytes
+        ("setup.exe", "extension"),
+        ("notes", "extension"),
+        ("notes.txt.exe", "extension"),
+        (".bashrc.txt", "hidden"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("docs/", "empty"),
+    ],
+)
+def test_unsafe_names_are_refused_and_nothing_is_written(tmp_path, settings, folder, name, code):
+    saved, refused = save_uploads([FakeUpload(name)], folder, settings)
+    assert saved == []
+    assert [(r.name, r.code) for r in refused] == [(name, code)]
+    assert refused[0].reason
+    assert files_under(tmp_path) == set()
+
+
+def test_oversize_upload_is_refused(tmp_path, settings, folder):
+    big = FakeUpload("big.txt", b"x" * (int(0.01 * 1024 * 1024) + 1))
+    saved, refused = save_uploads([big], folder, settings)
+    assert saved == [] and refused[0].code == "too_large" and "MB" in refused[0].reason
+    assert files_under(tmp_path) == set()
+
+
+def test_directories_are_stripped(settings, folder):
+    saved, refused = save_uploads([FakeUpload("sub/dir/report.txt")], folder, settings)
+    assert saved == [folder / "report.txt"] and not refused
+
+
+def test_awkward_characters_are_replaced(settings, folder):
+    saved, _ = save_uploads([FakeUpload('a<b>c:d"e|f?g*.txt')], folder, settings)
+    assert saved == [folder / "a_b_c_d_e_f_g_.txt"]
+
+
+def test_good_files_are_saved_beside_refused_ones(tmp_path, settings, folder):
+    uploads = [FakeUpload("../evil.txt"), FakeUpload("good.txt"), FakeUpload("bad.exe")]
+    saved, refused = save_uploads(uploads, folder, settings)
+    assert saved == [folder / "good.txt"]
+    assert [r.name for r in refused] == ["../evil.txt", "bad.exe"]
+    assert files_under(tmp_path) == {"store/documents/notes/good.txt"}
+
+
+def test_a_symlink_at_the_target_is_replaced_not_followed(tmp_path, settings, folder):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    folder.mkdir(parents=True)
+    os.symlink(outside, folder / "trap.txt")
+    saved, refused = save_uploads([FakeUpload("trap.txt", b"new")], folder, settings)
+    assert saved == [folder / "trap.txt"] and not refused
+    assert outside.read_text() == "keep me"
+    assert not (folder / "trap.txt").is_symlink() and (folder / "trap.txt").read_bytes() == b"new"
+
+
+def test_same_name_replaces_the_previous_upload(settings, folder):
+    save_uploads([FakeUpload("a.txt", b"one")], folder, settings)
+    save_uploads([FakeUpload("a.txt", b"two")], folder, settings)
+    assert (folder / "a.txt").read_bytes() == b"two"
+    assert files_under(folder) == {"a.txt"}  # no temporary files left behind
+
+
+def test_check_name_keeps_unicode_names():
+    assert check_name("长城.txt", [".txt"]) == "长城.txt"
+    assert check_name("Report 2024.PDF", [".pdf"]) == "Report 2024.PDF"
+
+
+def test_delete_saved_never_leaves_the_folder(tmp_path, folder):
+    folder.mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    assert delete_saved(folder, "../../../outside.txt") is False
+    assert delete_saved(folder, str(outside)) is False
+    assert outside.exists()
+    assert delete_saved(folder, "a.txt") is True and not (folder / "a.txt").exists()
+    assert delete_saved(folder, "a.txt") is False
+
+
+def record(source: str, root: str = "", ingested_at: float = 1_700_000_000.0) -> FileRecord:
+    return FileRecord(source, "sha", 10, 3, 2, "t", "en", ingested_at, root)
+
+
+def test_original_file_is_found_in_its_ingest_root(tmp_path, folder):
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.md").write_text("a")
+    assert original_file(record("sub/a.md", str(root)), folder) == root / "sub" / "a.md"
+    assert original_file(record("gone.md", str(root)), folder) is None
+    (root / "other.md").write_text("outside the root")
+    assert original_file(record("../other.md", str(root / "sub")), folder) is None
+
+
+def test_document_rows_show_the_ingest_date():
+    (row,) = document_rows([record("a.md", ingested_at=1_700_000_000.0)])
+    assert (row.source, row.pages, row.chunks) == ("a.md", 2, 3)
+    assert len(row.ingested) == 10 and row.ingested.startswith("2023-11-1")
