@@ -115,9 +115,12 @@ def test_cli_ask_json_and_errors(tmp_path, docs):
         "KBQA_LLM_MODEL": "smollm2-135m",
         "KBQA_MAX_NEW_TOKENS": "32",
     }
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "rag.cli", *a], capture_output=True, text=True, env=env
-    )  # noqa: E731
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "rag.cli", *a], capture_output=True, text=True, env=env
+        )  # noqa: E731
+
     missing = run("ask", "hello?")
     assert (
         missing.returncode == 1
