@@ -79,8 +79,9 @@ class AnswerStream:
         )
         timings["retrieve"] = round(time.perf_counter() - t1, 3)
         threshold = self.overrides.get("relevance_threshold", s.relevance_threshold)
-        best = max((p.dense_score or 0.0 for p in passages), default=-1.0)
-        if not passages or best < threshold:
+        # The retrieval query, so a follow-up is judged with the topic it continues.
+        evidence = self.kb.evidence(query, passages) if passages else 0.0
+        if not passages or evidence < threshold:
             refusal = prompts.REFUSAL[lang]
             yield refusal
             timings["total"] = round(time.perf_counter() - t0, 3)
@@ -129,6 +130,7 @@ class AnswerStream:
             citations=attributed.citations,
             passages=passages,
             abstained=abstained,
+            evidence=evidence,
             unsupported_sentences=attributed.unsupported,
             timings=timings,
             raw_answer=raw,

@@ -316,6 +316,10 @@ class KnowledgeBase:
             )
         return self.search.search(query, top_k=top_k, sources=chosen, hybrid=hybrid)
 
+    def evidence(self, question: str, passages: Sequence[Passage]) -> float:
+        """How well ``passages`` cover ``question`` (0..1); the chain abstains below the threshold."""
+        return self.search.evidence(question, passages)
+
     def condense(self, history: History, question: str, lang: str) -> str:
         from rag import prompts
 

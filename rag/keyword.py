@@ -93,6 +93,14 @@ class KeywordIndex:
         with self._lock:
             return [(row[0], float(row[1])) for row in self._conn.execute(sql, params)]
 
+    def doc_freq(self, term: str) -> int:
+        """How many chunks contain ``term`` (after FTS5's own stemming)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT count(*) FROM fts WHERE fts MATCH ?", ('"' + term.replace('"', '""') + '"',)
+            ).fetchone()
+        return int(row[0])
+
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -18,6 +18,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from rag.errors import ConfigError
+from rag.text import tokenize
 from rag.types import Passage
 
 if TYPE_CHECKING:
@@ -71,6 +72,38 @@ def mmr_order(
     return chosen
 
 
+DENSE_WEIGHT = 0.6  # evidence = 0.4 * question coverage + 0.6 * best cosine (docs/evaluation.md)
+
+
+def question_coverage(
+    question: str, passages: Sequence[Passage], doc_freq: Callable[[str], int], n_chunks: int
+) -> float:
+    """IDF-weighted share of the question's content words that occur in the passages (0..1).
+
+    A question about something the documents never mention names words (people, places,
+    terms) that no passage contains; rare words weigh most.
+
+    >>> p = [Passage(1, "c", "a.md", None, "Jupiter is the largest planet.", 1.0)]
+    >>> round(question_coverage("Which planet is largest?", p, lambda t: 1, 10), 2)
+    1.0
+    >>> round(question_coverage("How cold is Neptune?", p, lambda t: 1, 10), 2)
+    0.0
+    """
+    terms = set(tokenize(question, drop_stopwords=True))
+    if not terms:
+        return 1.0
+    present = {t for p in passages for t in tokenize(p.text)}
+    stems = {t[:5] for t in present}
+    weights = {t: math.log((n_chunks + 1) / (doc_freq(t) + 0.5)) + 1.0 for t in terms}
+    found = sum(w for t, w in weights.items() if t in present or (len(t) > 4 and t[:5] in stems))
+    return found / sum(weights.values())
+
+
+def evidence_score(coverage: float, best_dense: float) -> float:
+    """How well the passages cover the question: below ``relevance_threshold`` kbqa abstains."""
+    return (1 - DENSE_WEIGHT) * coverage + DENSE_WEIGHT * best_dense
+
+
 class HybridSearch:
     """Dense + keyword search over one knowledge base.
 
@@ -98,6 +131,15 @@ class HybridSearch:
         self.top_k, self.fetch_k = top_k, max(fetch_k, top_k)
         self.hybrid, self.rrf_k, self.keyword_weight, self.mmr = hybrid, rrf_k, keyword_weight, mmr
         self.reranker = reranker  # a sentence-transformers CrossEncoder, or None
+
+    def evidence(self, question: str, passages: Sequence[Passage]) -> float:
+        """``evidence_score`` of the passages for the question (see ``question_coverage``)."""
+        if not passages:
+            return 0.0
+        best = max(p.dense_score or 0.0 for p in passages)
+        n = self.store.keyword.count()
+        coverage = question_coverage(question, passages, self.store.keyword.doc_freq, n)
+        return round(evidence_score(coverage, best), 4)
 
     def sources_matching(self, patterns: Sequence[str], known: Sequence[str]) -> list[str]:
         """Expand file names or globs ("reports/*.pdf") against the sources the KB holds."""

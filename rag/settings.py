@@ -118,10 +118,11 @@ class Settings(BaseSettings):
         description="Local cross-encoder folder that reranks the fused candidates (none ships).",
     )
     relevance_threshold: float = Field(
-        0.25,
+        0.54,
         ge=-1.0,
         le=1.0,
-        description="Abstain when the best passage's cosine similarity is below this.",
+        description="Abstain when the evidence score (0.4 x IDF-weighted question coverage +"
+        " 0.6 x best cosine similarity) is below this; calibrated in docs/evaluation.md.",
     )
     citation_threshold: float = Field(
         0.45, ge=0.0, le=1.0, description="Least support score for an answer sentence to be cited."

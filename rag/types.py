@@ -48,6 +48,7 @@ class Answer:
     citations: list[Citation]
     passages: list[Passage]
     abstained: bool
+    evidence: float = 0.0  # how well the passages cover the question; abstain below threshold
     unsupported_sentences: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     raw_answer: str = ""

@@ -273,7 +273,8 @@ class EvalRow:
     hit_rank: int | None = None  # 1-based rank of the first gold paragraph, None if not retrieved
     doc_rank: int | None = None  # 1-based rank of the first passage from the gold article
     best_dense: float | None = None  # best cosine similarity among the top_k passages
-    gate_refused: bool = False  # best_dense is under relevance_threshold: the chain refuses early
+    evidence: float | None = None  # the chain's evidence score for the top_k passages
+    gate_refused: bool = False  # evidence is under relevance_threshold: the chain refuses early
     retrieved: list[dict[str, Any]] = field(default_factory=list)  # source, chunk_id, gold
     prediction: str | None = None  # raw_answer, prefill and markers stripped
     answer: str | None = None  # the checked answer text (citation markers stripped)
@@ -296,6 +297,7 @@ def score_row(
     ranked: Sequence[Passage],
     top_k: int,
     relevance_threshold: float,
+    evidence: float | None = None,
     answer: Answer | None = None,
     retrieve_seconds: float | None = None,
 ) -> EvalRow:
@@ -328,7 +330,9 @@ def score_row(
             {"source": passage.source, "chunk_id": passage.chunk_id, "gold": is_gold}
         )
     row.best_dense = max((p.dense_score or 0.0 for p in ranked[:top_k]), default=None)
-    row.gate_refused = row.best_dense is None or row.best_dense < relevance_threshold
+    row.evidence = evidence
+    gate = evidence if evidence is not None else row.best_dense
+    row.gate_refused = gate is None or gate < relevance_threshold
     if retrieve_seconds is not None:
         row.timings["retrieve"] = round(retrieve_seconds, 4)
     if answer is None:
@@ -656,6 +660,7 @@ def run_eval(
             ranked=ranked,
             top_k=s.top_k,
             relevance_threshold=s.relevance_threshold,
+            evidence=kb.evidence(question.question, ranked[: s.top_k]) if ranked else 0.0,
             answer=answer,
             retrieve_seconds=retrieve_seconds,
         )
@@ -712,8 +717,8 @@ _METRIC_LABELS: tuple[tuple[str, str, str], ...] = (
     ("cited_answers", "answers with a citation", "answered"),
     ("refused_unanswerable", "refused, article not in KB (correct)", "unanswerable"),
     ("refused_answerable", "refused, answerable (wrong)", "answerable"),
-    ("gate_refused_unanswerable", "similarity gate refuses, not in KB", "unanswerable"),
-    ("gate_refused_answerable", "similarity gate refuses, answerable", "answerable"),
+    ("gate_refused_unanswerable", "evidence gate refuses, not in KB", "unanswerable"),
+    ("gate_refused_answerable", "evidence gate refuses, answerable", "answerable"),
 )
 
 
@@ -795,8 +800,8 @@ def render_markdown(result: EvalResult, plots: Sequence[str] = ()) -> str:
         " recall is cited correct passages over read passages containing one. Answered,"
         " answerable questions only.",
         f"- Refusal: {HOLDOUT_FRACTION:.0%} of the articles are held out of the knowledge base;"
-        " their questions should be refused (`Answer.abstained`). The similarity gate is the"
-        " chain's first check (best cosine similarity under `relevance_threshold`).",
+        " their questions should be refused (`Answer.abstained`). The evidence gate is the"
+        " chain's first check (evidence score under `relevance_threshold`).",
         "",
         "## Knowledge base",
         "",
