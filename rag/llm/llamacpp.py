@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 from pydantic import ConfigDict, Field
 
 from rag.errors import ModelError
+from rag.llm.base import StreamingChat, check_fits
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -68,7 +68,7 @@ def _import_xllamacpp() -> Any:
     return xllamacpp
 
 
-class LlamaCppChat(BaseChatModel):
+class LlamaCppChat(StreamingChat):
     """Chat model over a GGUF loaded by llama.cpp in this process.
 
     Same interface as ``TransformersChat``: sampling knobs as fields with per-call overrides
@@ -148,16 +148,6 @@ class LlamaCppChat(BaseChatModel):
         }
 
     # -- generation --------------------------------------------------------------------------
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -167,11 +157,7 @@ class LlamaCppChat(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(self.render(messages), stop, kwargs)
         n_prompt = self.count_tokens(request["prompt"])
-        if n_prompt + request["n_predict"] > self.context_window:
-            raise ModelError(
-                f"prompt of {n_prompt} tokens plus {request['n_predict']} new tokens exceeds the"
-                f" model's context window of {self.context_window} tokens"
-            )
+        check_fits(n_prompt, request["n_predict"], self.context_window)
         pieces: queue.Queue[Any] = queue.Queue()
         cancel = threading.Event()
 

@@ -25,12 +25,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGenerationChunk
 from pydantic import ConfigDict, Field
 
 from rag.errors import ConfigError, ModelError
+from rag.llm.base import StreamingChat
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -65,7 +65,7 @@ def server_messages(messages: list[BaseMessage]) -> list[BaseMessage]:
     return list(messages)
 
 
-class OpenAICompatChat(BaseChatModel):
+class OpenAICompatChat(StreamingChat):
     """Chat model on an OpenAI-compatible server, with kbqa's backend interface."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -145,16 +145,6 @@ class OpenAICompatChat(BaseChatModel):
         return ModelError(f"{where} failed: {type(exc).__name__}: {exc}")
 
     # -- generation --------------------------------------------------------------------------
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
     def _stream(
         self,
         messages: list[BaseMessage],

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 from pydantic import ConfigDict, Field
 
 from rag.errors import ModelError
+from rag.llm.base import StreamingChat, check_fits
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -29,7 +29,7 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 SAMPLING_KEYS = ("temperature", "top_p", "max_new_tokens", "repetition_penalty")
 
 
-class TransformersChat(BaseChatModel):
+class TransformersChat(StreamingChat):
     """Chat model over ``model``/``tokenizer`` already in memory.
 
     A final ``AIMessage`` in the input is continued, not answered: that is how a prompt
@@ -92,24 +92,10 @@ class TransformersChat(BaseChatModel):
         prompt = self.render(messages)
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         n_prompt = int(inputs["input_ids"].shape[1])
-        if n_prompt + max_new_tokens > self.context_window:
-            raise ModelError(
-                f"prompt of {n_prompt} tokens plus {max_new_tokens} new tokens exceeds the model's"
-                f" context window of {self.context_window} tokens"
-            )
+        check_fits(n_prompt, max_new_tokens, self.context_window)
         return dict(inputs)
 
     # -- generation --------------------------------------------------------------------------
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
     def _stream(
         self,
         messages: list[BaseMessage],
