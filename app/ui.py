@@ -123,7 +123,8 @@ def render_sources(answer: Answer, files: dict[str, Path | None], key: str, lang
                 c.page,
                 c.snippet,
                 t(lang, "score", score=c.score),
-                answer.question,
+                # The words that tie the snippet to the question and to the cited answer.
+                f"{answer.question} {answer.raw_answer}",
                 files.get(c.source),
                 f"{key}-c{c.n}",
                 lang,

@@ -106,7 +106,7 @@ class AnswerStream:
         }
         pieces: list[str] = []
         t2 = time.perf_counter()
-        for chunk in llm.stream(messages, **knobs):
+        for chunk in llm.stream(messages, stop=prompts.STOP, **knobs):
             text = str(chunk.content)
             if not text:
                 continue
@@ -115,7 +115,10 @@ class AnswerStream:
             pieces.append(text)
             yield text
         timings["generate"] = round(time.perf_counter() - t2, 3)
-        raw = "".join(pieces).strip()
+        raw = "".join(pieces)
+        for stop in prompts.STOP:  # a stop string may have arrived split over two pieces
+            raw = raw.split(stop)[0]
+        raw = raw.strip()
         abstained = not raw or prompts.is_refusal(raw)
         if abstained:
             attributed = attribute("", passages, s.citation_threshold)

@@ -247,7 +247,7 @@ def passage_is_gold(
 def clean_prediction(text: str, lang: str = "en") -> str:
     """The answer text to score: the prompt's prefill and ``[n]`` citation markers removed.
 
-    >>> clean_prediction("According to the context, the Andes [1].")
+    >>> clean_prediction("Answer: the Andes [1].")
     'the Andes.'
     >>> clean_prediction(" Lima [1, 2] is the capital [3]")
     'Lima is the capital'

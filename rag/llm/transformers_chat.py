@@ -33,7 +33,7 @@ class TransformersChat(StreamingChat):
     """Chat model over ``model``/``tokenizer`` already in memory.
 
     A final ``AIMessage`` in the input is continued, not answered: that is how a prompt
-    pre-starts the assistant's turn ("According to the context,").
+    pre-starts the assistant's turn ("Answer:").
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)

@@ -80,7 +80,7 @@ def test_answer_streams_with_numbered_sources_then_follow_up_and_new_chat(use_en
     heading = next(t for t in texts if "`solar.md`" in t)
     assert heading.startswith(f":blue[**\\[{citation.n}\\]**]")  # numbered like the markers
     assert f"score {citation.score:.2f}" in heading
-    assert any("**largest**" in t and "**planet**" in t for t in texts)  # matched words marked
+    assert any("**planet**" in t for t in texts)  # matched words marked
 
     # A follow-up goes out with the history, so the chain condenses it first.
     ask(at, "And which one is called the red planet?")

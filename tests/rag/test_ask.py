@@ -24,7 +24,7 @@ def test_answerable_question_cites_the_right_file(ready_kb):
     answer = ready_kb.ask("Which planet is the largest planet in the Solar System?")
     assert not answer.abstained
     assert answer.passages[0].source == "solar.md"
-    assert "Jupiter" in answer.answer
+    # The 135M test model may pick the wrong planet; the default model's answer is checked below.
     assert answer.citations and answer.citations[0].source == "solar.md"
     assert f"[{answer.citations[0].n}]" in answer.answer
     assert {"retrieve", "first_token", "total"} <= set(answer.timings)
@@ -202,3 +202,32 @@ def test_cli_chat_keeps_history_and_exits(tmp_path, docs):
     assert session.stdout.count("? ") >= 3  # three prompts: two questions and the blank line
     assert "baking.txt" in session.stdout
     assert "never asked" not in session.stdout
+
+
+def test_default_model_answers_correctly_with_page_citation(tmp_path):
+    """The packaged default generator (Qwen 0.5B) over a real multi-page PDF: right answer,
+    citation to the right file and page."""
+    from fpdf import FPDF
+
+    from rag.kb import KnowledgeBase
+    from tests.conftest import MODEL_CACHE
+
+    folder = tmp_path / "pdf"
+    folder.mkdir()
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for text in (
+        "The Solar System has eight planets that orbit the Sun.",
+        "Jupiter is the largest planet in the Solar System. It is a gas giant.",
+        "Sourdough bread rises because wild yeast ferments the dough.",
+    ):
+        pdf.add_page()
+        pdf.multi_cell(0, 10, text)
+    pdf.output(str(folder / "facts.pdf"))
+    kb = KnowledgeBase(
+        persist_dir=tmp_path / "store", model_cache_dir=MODEL_CACHE, max_new_tokens=24
+    )
+    kb.ingest(folder)
+    answer = kb.ask("Which planet is the largest planet in the Solar System?")
+    assert "Jupiter" in answer.answer and not answer.abstained
+    assert [(c.source, c.page) for c in answer.citations] == [("facts.pdf", 2)]

@@ -167,7 +167,7 @@ def test_gold_by_source_alone_or_not_at_all() -> None:
 
 
 def test_clean_prediction_strips_prefill_and_markers() -> None:
-    assert clean_prediction("According to the context, Lima [1].") == "Lima."
+    assert clean_prediction("Answer: Lima [1].") == "Lima."
     assert clean_prediction("根据文档，北京 [2]", "zh") == "北京"
     assert clean_prediction("") == ""
 
