@@ -158,6 +158,7 @@ class KnowledgeBase:
             max_tokens=getattr(client, "max_seq_length", None),
         )
 
+    @cached_property
     def _dim(self) -> int:
         return len(self.embeddings.embed_query("dimension probe"))
 
@@ -172,7 +173,7 @@ class KnowledgeBase:
             self.client,
             self.name,
             embedder=self.embedder_id,
-            dim=self._dim(),
+            dim=self._dim,
             splitter=self.splitter().id,
         )
         self._sync_with_collection()
