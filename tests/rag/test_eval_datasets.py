@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -26,6 +27,11 @@ from rag.eval.datasets import (
 )
 
 REAL_DATASET = Path(__file__).resolve().parents[2].parent / "shared/datasets/new_wiki_v1.0.json"
+# The dev set sits in ../shared beside a checkout; CI always has it, so there it must be found.
+needs_dev_set = pytest.mark.skipif(
+    not REAL_DATASET.is_file() and "CI" not in os.environ,
+    reason="../shared/datasets/new_wiki_v1.0.json is not beside this checkout",
+)
 
 
 def squad_doc() -> dict[str, Any]:
@@ -353,9 +359,8 @@ def test_write_corpus_errors(tmp_path: Path) -> None:
 # --- the real dev set ----------------------------------------------------------------------------
 
 
+@needs_dev_set
 def test_real_new_wiki_dev_set() -> None:
-    if not REAL_DATASET.is_file():
-        pytest.skip(f"{REAL_DATASET} not present")
     ds = load_dataset(REAL_DATASET)
     assert len(ds.articles) == 48
     assert len(ds.questions) == 7936
