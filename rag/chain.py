@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rag import prompts
 from rag.citations import attribute
 from rag.errors import QuestionError
+from rag.llm.base import SAMPLING_KEYS
 from rag.text import detect_language
 from rag.types import Answer, Passage
 
@@ -99,11 +100,7 @@ class AnswerStream:
         llm = self.kb.llm
         passages = self._fit(passages, lang, llm)
         messages = prompts.answer_messages(self.question, passages, lang)
-        knobs = {
-            k: self.overrides[k]
-            for k in ("temperature", "top_p", "max_new_tokens", "repetition_penalty")
-            if self.overrides.get(k) is not None
-        }
+        knobs = {k: self.overrides[k] for k in SAMPLING_KEYS if self.overrides.get(k) is not None}
         pieces: list[str] = []
         t2 = time.perf_counter()
         for chunk in llm.stream(messages, stop=prompts.STOP, **knobs):

@@ -59,6 +59,7 @@ from rag.eval.metrics import (
     question_type,
     token_f1,
 )
+from rag.llm.base import SAMPLING_KEYS
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -584,10 +585,7 @@ def _existing_kb(kb: KnowledgeBase) -> dict[str, Any]:
 
 def _ask(kb: KnowledgeBase, question: str, settings: Settings) -> Answer:
     # Sampling knobs go with each call, so shared models loaded for other settings obey these.
-    knobs = {
-        k: getattr(settings, k)
-        for k in ("temperature", "top_p", "max_new_tokens", "repetition_penalty")
-    }
+    knobs = {k: getattr(settings, k) for k in SAMPLING_KEYS}
     stream = kb.stream(question, **knobs)
     for _ in stream:
         pass

@@ -37,16 +37,15 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from rag.errors import ModelError
-from rag.llm.base import StreamingChat, check_fits
+from rag.llm.base import StreamingChat, check_fits, sampling_settings
 
 if TYPE_CHECKING:
     from rag.settings import Settings
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
-SAMPLING_KEYS = ("temperature", "top_p", "max_new_tokens", "repetition_penalty")
 # Context allocated when settings.context_window is unset: the model's training context can be
 # 32k tokens (Qwen2.5), whose KV cache costs memory kbqa's ~1k-token prompts never use.
 DEFAULT_CONTEXT = 8192
@@ -76,26 +75,15 @@ class LlamaCppChat(StreamingChat):
     and a final ``AIMessage`` continued rather than answered.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     server: Any = Field(exclude=True)  # xllamacpp.Server
     endpoint: str = Field(exclude=True)  # the engine's loopback HTTP address
     api_key: str = Field(exclude=True, repr=False)
-    model_name: str = "local"
     model_path: str = ""
-    temperature: float = 0.0
-    top_p: float = 0.9
-    max_new_tokens: int = 200
-    repetition_penalty: float = 1.05
     context_window: int = DEFAULT_CONTEXT
 
     @property
     def _llm_type(self) -> str:
         return "kbqa-llamacpp"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, **{k: getattr(self, k) for k in SAMPLING_KEYS}}
 
     # -- the engine's helper endpoints -------------------------------------------------------
     def _call(self, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -126,7 +114,7 @@ class LlamaCppChat(StreamingChat):
     def _request(
         self, prompt: str, stop: list[str] | None, overrides: dict[str, Any]
     ) -> dict[str, Any]:
-        knobs = {k: overrides.get(k, getattr(self, k)) for k in SAMPLING_KEYS}
+        knobs = self.knobs(overrides)
         temperature = float(knobs["temperature"])
         return {
             "prompt": prompt,
@@ -286,12 +274,8 @@ def load_llamacpp_chat(settings: Settings) -> LlamaCppChat:
         server=server,
         endpoint=str(server.listening_address),
         api_key=key,
-        model_name=settings.llm_model,
         model_path=str(path),
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        max_new_tokens=settings.max_new_tokens,
-        repetition_penalty=settings.repetition_penalty,
+        **sampling_settings(settings),
     )
     meta = chat._call("/v1/models")["data"][0].get("meta") or {}
     allocated = int(meta.get("n_ctx") or settings.context_window or DEFAULT_CONTEXT)

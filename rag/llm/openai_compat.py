@@ -27,15 +27,14 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from rag.errors import ConfigError, ModelError
-from rag.llm.base import StreamingChat
+from rag.llm.base import SAMPLING_KEYS, StreamingChat, sampling_settings
 
 if TYPE_CHECKING:
     from rag.settings import Settings
 
-SAMPLING_KEYS = ("temperature", "top_p", "max_new_tokens", "repetition_penalty")
 DEFAULT_CONTEXT = 4096
 INSTALL = "pip install langchain-openai"
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
@@ -68,16 +67,9 @@ def server_messages(messages: list[BaseMessage]) -> list[BaseMessage]:
 class OpenAICompatChat(StreamingChat):
     """Chat model on an OpenAI-compatible server, with kbqa's backend interface."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     client: Any = Field(exclude=True)  # langchain_openai.ChatOpenAI
     base_url: str
-    model_name: str = "default"
     timeout: float = 60.0
-    temperature: float = 0.0
-    top_p: float = 0.9
-    max_new_tokens: int = 200
-    repetition_penalty: float = 1.05
     context_window: int = DEFAULT_CONTEXT
 
     @property
@@ -103,7 +95,7 @@ class OpenAICompatChat(StreamingChat):
         return approx_tokens(text)
 
     def _request_kwargs(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        knobs = {k: overrides.get(k, getattr(self, k)) for k in SAMPLING_KEYS}
+        knobs = self.knobs(overrides)
         max_tokens = int(knobs["max_new_tokens"])
         penalty = float(knobs["repetition_penalty"])
         return {
@@ -203,12 +195,8 @@ def load_openai_chat(settings: Settings) -> OpenAICompatChat:
     chat = OpenAICompatChat(
         client=client,
         base_url=url,
-        model_name=settings.llm_model,
         timeout=settings.llm_timeout,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        max_new_tokens=settings.max_new_tokens,
-        repetition_penalty=settings.repetition_penalty,
+        **sampling_settings(settings),
         context_window=settings.context_window or DEFAULT_CONTEXT,
     )
     chat.metadata = {"load_seconds": round(time.perf_counter() - started, 3), "backend": "openai"}

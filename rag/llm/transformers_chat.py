@@ -17,16 +17,15 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from rag.errors import ModelError
-from rag.llm.base import StreamingChat, check_fits
+from rag.llm.base import StreamingChat, check_fits, sampling_settings
 
 if TYPE_CHECKING:
     from rag.settings import Settings
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
-SAMPLING_KEYS = ("temperature", "top_p", "max_new_tokens", "repetition_penalty")
 
 
 class TransformersChat(StreamingChat):
@@ -36,24 +35,12 @@ class TransformersChat(StreamingChat):
     pre-starts the assistant's turn ("Answer:").
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     hf_model: Any = Field(exclude=True)
     tokenizer: Any = Field(exclude=True)
-    model_name: str = "local"
-    temperature: float = 0.0
-    top_p: float = 0.9
-    max_new_tokens: int = 200
-    repetition_penalty: float = 1.05
-    context_window: int = 4096
 
     @property
     def _llm_type(self) -> str:
         return "kbqa-transformers"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, **{k: getattr(self, k) for k in SAMPLING_KEYS}}
 
     # -- prompt ------------------------------------------------------------------------------
     def render(self, messages: list[BaseMessage]) -> str:
@@ -71,7 +58,7 @@ class TransformersChat(StreamingChat):
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _generate_kwargs(self, stop: list[str] | None, overrides: dict[str, Any]) -> dict[str, Any]:
-        knobs = {k: overrides.get(k, getattr(self, k)) for k in SAMPLING_KEYS}
+        knobs = self.knobs(overrides)
         kwargs: dict[str, Any] = {
             "max_new_tokens": int(knobs["max_new_tokens"]),
             "repetition_penalty": float(knobs["repetition_penalty"]),
@@ -175,11 +162,7 @@ def load_transformers_chat(settings: Settings) -> TransformersChat:
     chat = TransformersChat(
         hf_model=model,
         tokenizer=tokenizer,
-        model_name=settings.llm_model,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        max_new_tokens=settings.max_new_tokens,
-        repetition_penalty=settings.repetition_penalty,
+        **sampling_settings(settings),
         context_window=window,
     )
     chat.metadata = {"load_seconds": round(time.perf_counter() - started, 2), "folder": folder}
