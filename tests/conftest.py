@@ -66,3 +66,19 @@ def docs(tmp_path) -> Path:
         encoding="utf-8",
     )
     return folder
+
+
+@pytest.fixture
+def embed_calls(monkeypatch):
+    """Texts the real embedder was asked to embed (documents only)."""
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    seen: list[str] = []
+    original = HuggingFaceEmbeddings.embed_documents
+
+    def counting(self, texts):
+        seen.extend(texts)
+        return original(self, texts)
+
+    monkeypatch.setattr(HuggingFaceEmbeddings, "embed_documents", counting)
+    return seen

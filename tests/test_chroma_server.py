@@ -18,9 +18,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from langchain_huggingface import HuggingFaceEmbeddings
 
 from rag.errors import ConfigError
+from tests.helpers import assert_consistent as assert_same_ids
+from tests.helpers import chunk_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -103,29 +104,10 @@ def server_kb(make_kb, chroma_url):
         kb.drop()
 
 
-def chunk_ids(kb) -> set[str]:
-    return set(kb.writable_store().collection.get(include=[])["ids"])
-
-
 def assert_consistent(kb) -> None:
     """The server's collection, the keyword index and the record manager hold the same ids."""
-    ids = chunk_ids(kb)
-    assert ids
-    assert kb.keyword.ids() == ids
-    assert set(kb.record_manager().list_keys()) == ids
-
-
-@pytest.fixture
-def embed_calls(monkeypatch):
-    seen: list[str] = []
-    original = HuggingFaceEmbeddings.embed_documents
-
-    def counting(self, texts):
-        seen.extend(texts)
-        return original(self, texts)
-
-    monkeypatch.setattr(HuggingFaceEmbeddings, "embed_documents", counting)
-    return seen
+    assert chunk_ids(kb)
+    assert_same_ids(kb)
 
 
 # -- ingest ----------------------------------------------------------------------------------

@@ -8,37 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from langchain_huggingface import HuggingFaceEmbeddings
 
 from rag.errors import EmbedderMismatchError, IngestLockedError
+from tests.helpers import assert_consistent, chunk_ids
 
 pytestmark = pytest.mark.integration
-
-
-def chunk_ids(kb) -> set[str]:
-    return set(kb.writable_store().collection.get(include=[])["ids"])
-
-
-def assert_consistent(kb) -> None:
-    """Chroma, the keyword index and the record manager hold exactly the same chunk ids."""
-    ids = chunk_ids(kb)
-    assert kb.keyword.ids() == ids
-    manager = kb.record_manager()
-    assert set(manager.list_keys()) == ids
-
-
-@pytest.fixture
-def embed_calls(monkeypatch):
-    """Texts the real embedder was asked to embed (documents only)."""
-    seen: list[str] = []
-    original = HuggingFaceEmbeddings.embed_documents
-
-    def counting(self, texts):
-        seen.extend(texts)
-        return original(self, texts)
-
-    monkeypatch.setattr(HuggingFaceEmbeddings, "embed_documents", counting)
-    return seen
 
 
 def test_first_ingest_adds_every_file_with_metadata(kb, docs):
