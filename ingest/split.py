@@ -114,6 +114,9 @@ class TokenSplitter:
         )
 
     def count_tokens(self, text: str) -> int:
+        counter = getattr(self.tokenizer, "count_tokens", None)
+        if counter is not None:  # rag.embedders' models count with their own engines
+            return int(counter(text))
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def split(self, doc: Document) -> list[Document]:

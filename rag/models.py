@@ -113,8 +113,19 @@ def apply_offline_env(offline: bool = True) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def packaged_embedder_aliases() -> list[str]:
+    """Every packaged embedder alias: sentence-transformers folders, then the multilingual ones."""
+    from rag.embedders import NATIVE_EMBEDDERS
+
+    return [*PACKAGED_EMBEDDERS, *NATIVE_EMBEDDERS]
+
+
 def resolve_embedder(name: str) -> str:
     """Return the local folder (or hub id) of the embedder a setting names."""
+    from rag.embedders import NATIVE_EMBEDDERS
+
+    if name in NATIVE_EMBEDDERS:
+        return NATIVE_EMBEDDERS[name].location()
     if name in PACKAGED_EMBEDDERS:
         module, install = PACKAGED_EMBEDDERS[name]
         try:
@@ -129,21 +140,27 @@ def resolve_embedder(name: str) -> str:
     if "/" in name and not name.startswith((".", "/")):
         return name  # a hub id: allowed when the user turned offline off
     raise ModelError(
-        f"embedder {name!r} is neither a packaged model ({', '.join(PACKAGED_EMBEDDERS)}),"
+        f"embedder {name!r} is neither a packaged model ({', '.join(packaged_embedder_aliases())}),"
         " an existing folder, nor a hub id"
     )
 
 
 def embedder_id(name: str) -> str:
     """A stable id recorded in collections: the alias, or the folder/hub id's last part."""
-    return name if name in PACKAGED_EMBEDDERS else name.rstrip("/").split("/")[-1]
+    return name if name in packaged_embedder_aliases() else name.rstrip("/").split("/")[-1]
 
 
 def load_embedder(settings: Settings) -> Embeddings:
     """Load the configured embedder as a LangChain ``Embeddings`` (normalised vectors, CPU)."""
-    from langchain_huggingface import HuggingFaceEmbeddings
+    from rag.embedders import NATIVE_EMBEDDERS
 
     apply_offline_env(settings.offline)
+    if settings.embedder in NATIVE_EMBEDDERS:
+        return NATIVE_EMBEDDERS[settings.embedder].load(
+            threads=settings.torch_threads, batch_size=settings.embed_batch_size
+        )
+    from langchain_huggingface import HuggingFaceEmbeddings
+
     location = resolve_embedder(settings.embedder)
     try:
         return HuggingFaceEmbeddings(
@@ -406,7 +423,7 @@ def embedder_status(settings: Settings) -> dict[str, Any]:
         "name": settings.embedder,
         "location": location,
         "ready": ready,
-        "detail": "packaged" if settings.embedder in PACKAGED_EMBEDDERS else "",
+        "detail": "packaged" if settings.embedder in packaged_embedder_aliases() else "",
     }
 
 

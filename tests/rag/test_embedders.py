@@ -1,0 +1,143 @@
+"""The packaged multilingual embedders: offline, bilingual, cross-lingual, one setting away."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.embedders import NATIVE_EMBEDDERS
+from rag.errors import ConfigError, EmbedderMismatchError
+from rag.models import embedder_id, resolve_embedder
+from tests.conftest import MODEL_CACHE, SMALL
+
+ALIASES = sorted(NATIVE_EMBEDDERS)
+DIMS = {"use-multilingual": 512, "multilingual-e5-small": 384}
+GUARD = Path(__file__).resolve().parents[1] / "offline_guard.py"
+
+
+@pytest.fixture(scope="module", params=ALIASES)
+def multi_models(request):
+    """Real models with one multilingual embedder (the generator is never loaded here)."""
+    from rag.kb import Models
+    from rag.settings import Settings
+
+    return Models(Settings(**SMALL, embedder=request.param))
+
+
+def multi_kb(models, tmp_path, **overrides):
+    from rag.kb import KnowledgeBase
+
+    return KnowledgeBase(
+        models=models,
+        **SMALL,
+        embedder=models.settings.embedder,
+        persist_dir=tmp_path / "store",
+        **overrides,
+    )
+
+
+def test_aliases_resolve_to_installed_packages_and_are_their_own_ids():
+    for alias, spec in NATIVE_EMBEDDERS.items():
+        assert Path(resolve_embedder(alias)).is_dir(), spec.install
+        assert embedder_id(alias) == alias  # collections and the embedding cache key on it
+
+
+@pytest.mark.slow
+def test_embeds_english_and_chinese_as_normalised_vectors(multi_models):
+    embeddings = multi_models.embeddings
+    docs = embeddings.embed_documents(["The Great Wall is long.", "长城很长。"])
+    query = embeddings.embed_query("长城有多长？")
+    dim = DIMS[multi_models.settings.embedder]
+    assert [len(v) for v in (*docs, query)] == [dim, dim, dim]
+    for vector in (*docs, query):
+        assert abs(sum(x * x for x in vector) - 1.0) < 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_chinese_question_finds_the_english_passage(multi_models, tmp_path, docs):
+    kb = multi_kb(multi_models, tmp_path, hybrid=False)  # dense only: keywords cannot help
+    kb.ingest(docs)
+    zh_to_en = kb.retrieve("哪颗行星是太阳系中最大的？", top_k=1)[0]
+    assert zh_to_en.source == "solar.md" and "Jupiter" in zh_to_en.text
+    zh_to_zh = kb.retrieve("长城是什么时候被列入世界遗产的？", top_k=1)[0]
+    assert zh_to_zh.source == "长城.txt"
+    en_to_en = kb.retrieve("What makes sourdough rise?", top_k=1)[0]
+    assert en_to_en.source == "baking.txt"
+
+
+@pytest.mark.slow
+def test_chunks_are_measured_in_the_embedders_own_tokens(multi_models, tmp_path):
+    from langchain_core.documents import Document
+
+    splitter = multi_kb(multi_models, tmp_path, chunk_size=40, chunk_overlap=0).splitter()
+    text = "长城是中国古代的军事防御工程。" * 20 + "\n\nThe Great Wall is an ancient defence. " * 20
+    chunks = splitter.split(Document(page_content=text, metadata={"source": "x.txt"}))
+    counts = [splitter.count_tokens(c.page_content) for c in chunks]
+    assert len(chunks) > 4 and max(counts) <= 40
+    assert splitter.count_tokens("Great Wall") >= 2 and splitter.count_tokens("") == 0
+
+
+@pytest.mark.slow
+def test_e5_refuses_chunks_longer_than_its_window(tmp_path):
+    from rag.kb import Models
+    from rag.settings import Settings
+
+    models = Models(Settings(**SMALL, embedder="multilingual-e5-small"))
+    ok = multi_kb(models, tmp_path, chunk_size=500, chunk_overlap=0)
+    assert ok.splitter().chunk_size == 500
+    too_long = multi_kb(models, tmp_path, chunk_size=600, chunk_overlap=0)
+    with pytest.raises(ConfigError, match="exceeds what the embedder reads"):
+        too_long.splitter()
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_switching_embedder_on_an_existing_kb_is_a_mismatch(kb, docs, multi_models):
+    kb.ingest(docs)  # built with the default all-minilm-l6-v2
+    alias = multi_models.settings.embedder
+    other = multi_kb(multi_models, kb.settings.persist_dir.parent)
+    assert other.settings.persist_dir == kb.settings.persist_dir
+    with pytest.raises(EmbedderMismatchError, match=f"all-minilm-l6-v2.*{alias}"):
+        other.ingest(docs)
+    with pytest.raises(EmbedderMismatchError, match="kbqa reindex"):
+        other.retrieve("Which planet is the largest?")
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("alias", ALIASES)
+def test_one_setting_switches_the_cli_offline(alias, tmp_path, docs):
+    log = tmp_path / "net.log"
+    env = {  # a bare environment, as in tests/test_offline.py
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "KBQA_PERSIST_DIR": str(tmp_path / "store"),
+        "KBQA_MODEL_CACHE_DIR": str(MODEL_CACHE),
+        "KBQA_EMBEDDER": alias,
+    }
+    for args in (("ingest", str(docs)), ("status",), ("models",)):
+        out = subprocess.run(
+            [sys.executable, str(GUARD), str(log), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert out.returncode == 0, f"{args}: {out.stderr[-2000:]}"
+        assert alias in out.stdout or args[0] == "ingest", out.stdout
+    assert not log.exists(), log.read_text()
+
+
+@pytest.mark.slow
+def test_splitter_pickles_for_the_file_reader_process(multi_models, tmp_path):
+    import pickle
+
+    splitter = multi_kb(multi_models, tmp_path).splitter()
+    copy = pickle.loads(pickle.dumps(splitter))
+    text = "长城是中国古代的军事防御工程。The Great Wall is long."
+    assert copy.count_tokens(text) == splitter.count_tokens(text) > 5
