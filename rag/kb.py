@@ -92,6 +92,8 @@ class KnowledgeBase:
             base = Settings(**{**settings.model_dump(), **overrides})
         self.settings = base
         self.models = models or Models(base)
+        self._reopen_lock = threading.Lock()
+        self._seen_version = -1  # the keyword index's data_version when ``store`` opened
 
     # -- components --------------------------------------------------------------------------
     @property
@@ -214,6 +216,7 @@ class KnowledgeBase:
         from ingest.split import splitter_id
         from rag.store import KbStore, check_compatible, require_collection
 
+        self._seen_version = self.keyword.data_version()
         meta = require_collection(self.client, self.name)
         check_compatible(
             meta,
@@ -305,6 +308,7 @@ class KnowledgeBase:
         hybrid: bool | None = None,
     ) -> list[Passage]:
         """The passages the chain would read for ``query`` (``sources``: file names or globs)."""
+        self._reopen_if_changed()
         if self.store.count() == 0:
             raise EmptyKnowledgeBaseError(
                 f"knowledge base {self.name!r} holds no documents yet; add some with:"
@@ -316,6 +320,25 @@ class KnowledgeBase:
                 list(sources), [r.source for r in self.registry.all()]
             )
         return self.search.search(query, top_k=top_k, sources=chosen, hybrid=hybrid)
+
+    def _reopen_if_changed(self) -> None:
+        """Reopen the store when another process wrote to it (see ``rag.store.reopen_chroma``).
+
+        The keyword index is written in step with Chroma, so its SQLite ``data_version`` tells.
+        Until an ingest running elsewhere finishes, questions read the store as it was loaded
+        (the reopen waits for the ingest lock), so index files are never read half-written.
+        """
+        if self.settings.chroma_url or "store" not in self.__dict__:
+            return
+        if self.keyword.data_version() == self._seen_version:
+            return
+        from rag.store import reopen_chroma, unless_writing
+
+        with self._reopen_lock, unless_writing(self.settings.kb_dir / "ingest.lock") as free:
+            if free and self.keyword.data_version() != self._seen_version:
+                self.__dict__["client"] = reopen_chroma(self.settings)
+                self.__dict__.pop("store", None)
+                self.__dict__.pop("search", None)
 
     def evidence(self, question: str, passages: Sequence[Passage]) -> float:
         """How well ``passages`` cover ``question`` (0..1); the chain abstains below the threshold."""

@@ -105,6 +105,11 @@ class KeywordIndex:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process's ingest) commits here."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def ids(self) -> set[str]:
         with self._lock:
             return {row[0] for row in self._conn.execute("SELECT chunk_id FROM chunks")}

@@ -145,6 +145,20 @@ class HybridSearch:
         """Expand file names or globs ("reports/*.pdf") against the sources the KB holds."""
         return sorted({s for s in known for p in patterns if s == p or fnmatch.fnmatch(s, p)})
 
+    def _fetch(self, ids: list[str]) -> Any:
+        """Chunks by id with their vectors. A chunk another process is adding right now is not in
+        this process's vector index yet (Chroma refuses its vector); embed its text instead."""
+        from chromadb.errors import InternalError
+
+        try:
+            return self.store.collection.get(
+                ids=ids, include=["documents", "metadatas", "embeddings"]
+            )
+        except InternalError:
+            got = self.store.collection.get(ids=ids, include=["documents", "metadatas"])
+            got["embeddings"] = self.embeddings.embed_documents(list(got["documents"]))
+            return got
+
     def search(
         self,
         query: str,
@@ -169,8 +183,11 @@ class HybridSearch:
             include=["documents", "metadatas", "distances", "embeddings"],
         )
         records: dict[str, dict[str, Any]] = {}
-        dense_ids = list(dense["ids"][0])
-        for i, cid in enumerate(dense_ids):
+        dense_ids: list[str] = []
+        for i, cid in enumerate(dense["ids"][0]):
+            if dense["documents"][0][i] is None:
+                continue  # deleted by another process since this one loaded the vector index
+            dense_ids.append(cid)
             records[cid] = {
                 "text": dense["documents"][0][i],
                 "metadata": dense["metadatas"][0][i] or {},
@@ -185,9 +202,7 @@ class HybridSearch:
             keyword_rank = {cid: r for r, cid in enumerate(keyword_ids, 1)}
             missing = [cid for cid in keyword_ids if cid not in records]
             if missing:
-                got = self.store.collection.get(
-                    ids=missing, include=["documents", "metadatas", "embeddings"]
-                )
+                got = self._fetch(missing)
                 for i, cid in enumerate(got["ids"]):
                     records[cid] = {
                         "text": got["documents"][i],

@@ -8,10 +8,12 @@ with others is an ``EmbedderMismatchError`` that names both and the rebuild comm
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,37 @@ def chroma_client(settings: Settings) -> chromadb.ClientAPI:
             ) from exc
     settings.persist_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.persist_dir), settings=chroma_settings)
+
+
+def reopen_chroma(settings: Settings) -> chromadb.ClientAPI:
+    """A new embedded client that reads the store as it is on disk now.
+
+    Chroma keeps one embedded client per folder in a process and loads a collection's vector
+    index once, so it never sees what another process (``kbqa ingest`` while the app runs)
+    added or deleted. Dropping the cached client makes the next one load afresh; the clients
+    already handed out keep working on what they loaded.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(settings.persist_dir), None)
+    return chroma_client(settings)
+
+
+@contextmanager
+def unless_writing(lock_path: Path) -> Iterator[bool]:
+    """Yield True, holding a shared lock that keeps ingest out, when no ingest holds
+    ``lock_path``; yield False at once when one does."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def list_collections(client: chromadb.ClientAPI) -> list[str]:
