@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -132,3 +135,52 @@ def test_questions_during_another_process_ingest_see_one_consistent_store(tmp_pa
     answer = kb.ask(QUESTIONS[2], max_new_tokens=8)
     check_passages(kb, answer.passages, known)
     assert "lighthouse.txt" in {p.source for p in answer.passages}
+
+
+def test_app_sessions_at_once_share_one_load_of_the_models_and_keep_their_own_chats(
+    tmp_path, models, monkeypatch
+):
+    """Three browser sessions open the app at the same moment on a cold server and each asks
+    its own question: the embedder and the generator load once, each chat holds only its own."""
+    from streamlit.testing.v1 import AppTest
+
+    import rag.llm
+    import rag.models
+    from app.resources import get_kb, get_models
+    from tests.app.app_support import app_environment, prepare_store
+
+    store = prepare_store(tmp_path / "store", models)
+    for name, value in app_environment(store, KBQA_MAX_NEW_TOKENS="8").items():
+        monkeypatch.setenv(name, value)
+    loads: Counter[str] = Counter()
+
+    def counted(role: str, load):
+        def wrapper(*args, **kwargs):
+            loads[role] += 1
+            return load(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(rag.models, "load_embedder", counted("embedder", rag.models.load_embedder))
+    monkeypatch.setattr(rag.llm, "load_chat_model", counted("generator", rag.llm.load_chat_model))
+    get_models.clear()  # a cold server: nothing loaded by an earlier test in this process
+    get_kb.clear()
+    start = threading.Barrier(len(QUESTIONS))
+
+    def session(question: str) -> AppTest:
+        at = AppTest.from_file(str(REPO / "app" / "streamlit_app.py"), default_timeout=300)
+        start.wait()
+        at.run()
+        at.chat_input(key="question").set_value(question).run()
+        return at
+
+    with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        sessions = list(pool.map(session, QUESTIONS))
+    assert loads == {"embedder": 1, "generator": 1}, loads
+    for at, question in zip(sessions, QUESTIONS, strict=True):
+        assert not at.exception, [e.value for e in at.exception]
+        chat = at.session_state["chats"]["default"]
+        assert [m.text for m in chat if m.role == "user"] == [question]
+        assert chat[-1].role == "assistant" and chat[-1].answer is not None
+        assert chat[-1].answer.question == question
+        assert len(at.chat_message) == 2
