@@ -6,6 +6,7 @@ is embedded. Markdown sections carry their header path ("Install > Linux") into 
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,69 @@ def markdown_sections(text: str) -> list[Section]:
     return sections
 
 
+# WordPiece reads any word over 100 characters as one [UNK] token, so a 10 MB run of letters would
+# count as a single token; a chunk is also held to this many characters per token of its budget.
+MAX_CHARS_PER_TOKEN = 10
+
+
+class _RunCuttingSplitter(RecursiveCharacterTextSplitter):
+    """LangChain's recursive splitter, except for text with no separator left in it.
+
+    LangChain splits such text into single characters and measures each one, a tokenizer call per
+    character: hours for a 10 MB line with no spaces. Here it is cut into windows instead, each
+    measured once, so the cost grows linearly with the length of the run.
+    """
+
+    def create_documents(
+        self, texts: list[str], metadatas: list[dict[Any, Any]] | None = None
+    ) -> list[Document]:
+        """LangChain's, but each chunk's ``start_index`` is looked up from just after the last one.
+
+        LangChain looks from the previous chunk's end minus ``chunk_overlap`` taken as characters;
+        counted in tokens, the overlap is longer, so every other chunk got ``-1`` after a search
+        through the whole rest of the text (quadratic on big files).
+        """
+        documents = []
+        for i, text in enumerate(texts):
+            start = -1
+            for chunk in self.split_text(text):
+                start = text.find(chunk, start + 1)
+                metadata = copy.deepcopy(metadatas[i]) if metadatas else {}
+                metadata["start_index"] = start
+                documents.append(Document(page_content=chunk, metadata=metadata))
+        return documents
+
+    def _split_text(self, text: str, separators: list[str]) -> list[str]:
+        if any(separator and separator in text for separator in separators):
+            return super()._split_text(text, separators)
+        return self._cut_run(text)
+
+    def _cut_run(self, text: str) -> list[str]:
+        """Windows of at most ``chunk_size`` tokens, overlapping by ``chunk_overlap`` characters
+        at most (``create_documents`` looks each chunk up from there to set ``start_index``).
+
+        The width carries over from window to window, so steady text costs one count per window.
+        """
+        chunks: list[str] = []
+        budget, widest = self._chunk_size, self._chunk_size * MAX_CHARS_PER_TOKEN
+        width, start = widest, 0
+        while start < len(text):
+            size = self._length_function(text[start : start + width])
+            while size > budget and width > 1:
+                width = max(1, min(width - 1, width * budget // size))
+                size = self._length_function(text[start : start + width])
+            window = text[start : start + width].strip()
+            if window:
+                chunks.append(window)
+            if start + width >= len(text):
+                break
+            overlap = min(self._chunk_overlap, width * self._chunk_overlap // budget)
+            start += max(width - overlap, 1)
+            if size < budget * 9 // 10:  # room to spare: widen in proportion for the next one
+                width = min(widest, width * budget // max(size, 1))
+        return chunks
+
+
 class TokenSplitter:
     """Split loaded Documents into chunks of at most ``chunk_size`` embedder tokens.
 
@@ -101,10 +165,10 @@ class TokenSplitter:
         self.tokenizer = tokenizer
         self.chunk_size = chunk_size
         self.id = splitter_id(chunk_size, chunk_overlap)
-        self._splitter = RecursiveCharacterTextSplitter(
+        self._splitter = _RunCuttingSplitter(
             # Our own length function: tokenizer.tokenize() warns about every text longer than
             # the model's window, which whole documents always are before they are split.
-            length_function=self.count_tokens,
+            length_function=self._length,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             separators=SEPARATORS,
@@ -118,6 +182,10 @@ class TokenSplitter:
         if counter is not None:  # rag.embedders' models count with their own engines
             return int(counter(text))
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    def _length(self, text: str) -> int:
+        """Tokens, but never under ``len(text) / MAX_CHARS_PER_TOKEN`` (see that constant)."""
+        return max(self.count_tokens(text), -(-len(text) // MAX_CHARS_PER_TOKEN))
 
     def split(self, doc: Document) -> list[Document]:
         """Chunks of one loaded Document, with ``start_index`` into its text."""

@@ -17,11 +17,13 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 from langchain_core.documents import Document
 
+from ingest.loaders.limits import bomb_reason
 from rag.errors import LoaderError
 
 if TYPE_CHECKING:
     from ingest.loaders import LoadOptions
 
+_STEP = 1024 * 1024  # bytes inflated at a time while measuring the archive
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
 
 
@@ -30,10 +32,11 @@ def load_docx(path: Path, options: LoadOptions) -> list[Document]:
     if not zipfile.is_zipfile(path):
         raise LoaderError(str(path), "not a valid DOCX: not a zip archive")
     try:
+        _check_unpacked_size(path, options.max_unpacked_bytes)
         word = docx.Document(str(path))
         text, first_heading = docx_to_text(word)
         title = (word.core_properties.title or "").strip() or first_heading
-    except OSError:
+    except (OSError, LoaderError):
         raise  # load_file reports unreadable files the same way for every format
     except Exception as err:
         message = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
@@ -41,6 +44,27 @@ def load_docx(path: Path, options: LoadOptions) -> list[Document]:
     if not text.strip():
         raise LoaderError(str(path), "no text in DOCX")
     return [Document(page_content=text, metadata={"title": title} if title else {})]
+
+
+def _check_unpacked_size(path: Path, limit: int) -> None:
+    """Refuse a zip that inflates to more than ``limit`` bytes in all, before python-docx reads it.
+
+    The declared sizes are checked first (free); then every member is inflated in 1 MB steps,
+    which also checks its CRC: python-docx reads each member whole, and zipfile inflates a member
+    fully before trimming it to the size it declares, so one that lies about its size would
+    otherwise take all the memory it inflates to.
+    """
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        if sum(info.file_size for info in members) > limit:
+            raise LoaderError(str(path), bomb_reason(limit))
+        unpacked = 0
+        for info in members:
+            with archive.open(info) as member:
+                while step := member.read(_STEP):
+                    unpacked += len(step)
+                    if unpacked > limit:
+                        raise LoaderError(str(path), bomb_reason(limit))
 
 
 def docx_to_text(word: WordDocument) -> tuple[str, str | None]:

@@ -15,6 +15,7 @@ Chinese characters it yields, and how much garbage, picks the right one.
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +38,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 # Order breaks ties: Windows-1252 first, since a decode that yields no common hanzi at all is
 # more likely Western text; then GB18030 (a superset of GBK), then Big5 (as cp950, Microsoft's).
 _LEGACY = ("cp1252", "gb18030", "cp950", "latin-1")
+_ASCII_ALNUM = re.compile("[A-Za-z0-9]")
 _TEXT_CONTROLS = frozenset("\t\n\r\f\v\x1b")
 _MAX_BAD_SHARE = 0.1  # more control/unmappable characters than this and it is not text
 _SNIFF_BYTES = 64 * 1024  # guessing and scoring are slow on big files; a prefix is enough
@@ -89,12 +91,16 @@ def _maybe_short_chinese_legacy(text: str) -> bool:
     non-Latin two-byte characters, which real UTF-8 in an English/Chinese knowledge base almost
     never is.
     """
-    non_ascii = [char for char in text if ord(char) >= 0x80]
-    return (
-        len(non_ascii) >= 2
-        and all(0x250 <= ord(char) <= 0x7FF for char in non_ascii)
-        and not any(char.isascii() and char.isalnum() for char in text)
-    )
+    if _ASCII_ALNUM.search(text):
+        return False
+    two_byte = 0
+    for char in text:  # stops at the first character that rules it out, so big files cost little
+        code = ord(char)
+        if code >= 0x80:
+            if not 0x250 <= code <= 0x7FF:
+                return False
+            two_byte += 1
+    return two_byte >= 2
 
 
 def _all_common_hanzi(text: str) -> bool:

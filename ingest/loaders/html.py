@@ -11,10 +11,17 @@ nested markup (generated pages, hostile files) cannot hit Python's recursion lim
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import (
+    BeautifulSoup,
+    MarkupResemblesLocatorWarning,
+    NavigableString,
+    Tag,
+    XMLParsedAsHTMLWarning,
+)
 from langchain_core.documents import Document
 
 from ingest.loaders.encoding import read_text
@@ -52,7 +59,11 @@ def load_html(path: Path, options: LoadOptions) -> list[Document]:
 
 def html_to_text(markup: str) -> tuple[str, str | None]:
     """``(visible text, title or None)`` of an HTML string."""
-    soup = BeautifulSoup(markup, "html.parser")
+    with warnings.catch_warnings():
+        # XHTML files start with <?xml and short pages can look like a file name; both are fine.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(markup, "html.parser")
     title = _title(soup)
     blocks: list[str] = []
     line: list[str] = []

@@ -3,6 +3,10 @@
 Scanned PDFs (no text layer) and encrypted PDFs without the right password are refused with a
 reason that says what to do; pypdf's own warnings about sloppy files are kept out of the log, since
 a real-world folder of PDFs would otherwise flood the ingest output.
+
+Decompression bombs: pypdf caps each stream's decoded size (75 MB by default); kbqa lowers that cap
+to its unpack limit when the limit is smaller, and also caps the sum over all pages' content
+streams, since pypdf keeps every decoded stream cached for the life of the reader.
 """
 
 from __future__ import annotations
@@ -15,9 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_core.documents import Document
-from pypdf import PageObject, PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError
+from pypdf import (
+    Configuration,
+    PageObject,
+    PdfReader,
+    apply_configuration,
+    get_configuration,
+)
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
+from ingest.loaders.limits import bomb_reason
 from rag.errors import LoaderError
 
 if TYPE_CHECKING:
@@ -31,11 +42,13 @@ _AES_REASON = (
 
 def load_pdf(path: Path, options: LoadOptions) -> list[Document]:
     """One Document per page with text; ``LoaderError`` if encrypted, corrupt or textless."""
-    with _quiet_pypdf():
+    limit = options.max_unpacked_bytes
+    with _quiet_pypdf(), apply_configuration(_stream_limits(limit)):
         try:
             reader = PdfReader(path, strict=False)
             if reader.is_encrypted:
                 _decrypt(reader, path, options.pdf_password)
+            _check_unpacked_size(reader, path, limit)
             title = _title(reader)
             documents = []
             unreadable = 0
@@ -53,6 +66,8 @@ def load_pdf(path: Path, options: LoadOptions) -> list[Document]:
             raise LoaderError(str(path), _AES_REASON) from None
         except FileNotDecryptedError:
             raise LoaderError(str(path), _password_reason(options.pdf_password)) from None
+        except LimitReachedError as err:
+            raise LoaderError(str(path), _limit_reason(err, limit)) from None
         except OSError:
             raise  # load_file reports unreadable files the same way for every format
         except Exception as err:
@@ -87,11 +102,67 @@ def _title(reader: PdfReader) -> str | None:
     return (str(title).strip() or None) if title else None
 
 
+# pypdf's limits on decoded output; kbqa lowers each to its own unpack limit when that is smaller.
+_OUTPUT_LIMITS = (
+    "maximum_declared_stream_length",
+    "array_based_stream_maximum_output_length",
+    "zlib_maximum_output_length",
+    "lzw_maximum_output_length",
+    "run_length_maximum_output_length",
+    "brotli_maximum_output_length",
+    "jbig2_maximum_output_length",
+)
+
+
+def _stream_limits(limit: int) -> Configuration:
+    current = get_configuration()
+    return current.with_overwrites(
+        **{name: min(getattr(current, name), limit) for name in _OUTPUT_LIMITS}
+    )
+
+
+def _limit_reason(err: LimitReachedError, limit: int) -> str:
+    """A pypdf safety limit tripped: a bomb when it was about decoded size, else say which."""
+    message = _first_line(err)
+    if "decompress" in message.lower() or "output bytes" in message:
+        per_stream = get_configuration().zlib_maximum_output_length
+        if per_stream < limit:  # pypdf's own cap was the lower one
+            return bomb_reason(per_stream, "the PDF reader's cap per stream")
+        return bomb_reason(limit)
+    return f"refused by a safety limit of the PDF reader ({message})"
+
+
+def _check_unpacked_size(reader: PdfReader, path: Path, limit: int) -> None:
+    """Refuse a PDF whose pages' content streams decode to more than ``limit`` bytes in all.
+
+    Runs before any text is extracted, so a bomb costs its decoding time, not its parsing time.
+    """
+    unpacked = 0
+    for page in reader.pages:
+        unpacked += _content_size(page)
+        if unpacked > limit:
+            raise LoaderError(str(path), bomb_reason(limit))
+
+
+def _content_size(page: PageObject) -> int:
+    """Decoded bytes of the page's content streams (pypdf caches them, so this costs no re-decode).
+
+    A page whose content cannot be decoded counts 0 here; ``_page_text`` then drops it.
+    """
+    try:
+        contents = page.get_contents()
+    except (DependencyError, FileNotDecryptedError, LimitReachedError):
+        raise
+    except Exception:
+        return 0
+    return len(contents.get_data()) if contents is not None else 0
+
+
 def _page_text(page: PageObject) -> str | None:
     """The page's text; ``None`` when its content cannot be read (one bad page is dropped)."""
     try:
         text = page.extract_text()
-    except (DependencyError, FileNotDecryptedError):
+    except (DependencyError, FileNotDecryptedError, LimitReachedError):
         raise
     except Exception:
         return None
