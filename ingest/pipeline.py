@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.documents import Document
 from langchain_core.indexing import index
 
-from ingest.loaders import load_file
 from ingest.split import TokenSplitter
-from rag.errors import IngestLockedError, KbqaError, LoaderError
+from ingest.worker import FileReader, Job, Loaded
+from rag.errors import IngestLockedError, LoaderError
 from rag.store import FileRecord
 from rag.types import FileResult, IngestReport
 
@@ -95,6 +95,11 @@ def discover(root: Path, extensions: list[str]) -> tuple[list[Candidate], list[F
                 walk(path)
             elif entry.is_symlink() and not path.exists():
                 other.append(FileResult(_rel(path, root), "failed", reason="broken symlink"))
+            elif not entry.is_file(follow_symlinks=True):
+                # A FIFO would block the read forever, /dev/zero would never end.
+                other.append(
+                    FileResult(_rel(path, root), "failed", reason="not a regular file; skipped")
+                )
             elif path.suffix.lower() in extensions:
                 found.append(Candidate(path, _rel(path, root)))
             else:
@@ -149,6 +154,16 @@ def ingest_lock(path: Path, wait_seconds: float = 0.0) -> Iterator[None]:
 
 
 @dataclass
+class Plan:
+    """A file that needs reading: its hash, and its size and mtime when hashed."""
+
+    candidate: Candidate
+    sha: str
+    stat: os.stat_result
+    added: bool
+
+
+@dataclass
 class Pending:
     candidate: Candidate
     sha: str
@@ -194,12 +209,45 @@ class Ingestor:
                 other = [f for f in other if f.source in only]
             report.files.extend(other)
             bar = _progress_bar(len(candidates), show_progress)
+            done = 0
+
+            def tick(source: str) -> None:
+                nonlocal done
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(chunks=report.chunks_written, refresh=False)
+                if progress:
+                    progress(done, len(candidates), source)
+
+            plans: dict[int, Plan] = {}
+            seen: set[str] = set()
+
+            def jobs() -> Iterator[Job]:
+                """Files to read; unchanged and unreadable ones are settled here."""
+                for seq, cand in enumerate(candidates):
+                    seen.add(cand.source)
+                    plan = self._plan(cand, registry)
+                    if isinstance(plan, FileResult):
+                        report.files.append(plan)
+                        tick(cand.source)
+                        continue
+                    plans[seq] = plan
+                    yield Job(
+                        seq, cand.path, root if root.is_dir() else cand.path.parent, cand.source
+                    )
+
+            reader = FileReader(
+                splitter,
+                timeout=self.settings.file_timeout,
+                max_file_mb=self.settings.max_file_mb,
+                pdf_password=self.settings.pdf_password,
+                memory_mb=self.settings.file_memory_mb,
+            )
             pending: list[Pending] = []
             n_pending = 0
-            seen: set[str] = set()
-            for i, cand in enumerate(candidates, 1):
-                seen.add(cand.source)
-                result = self._prepare(cand, root, splitter, registry)
+            for job, outcome in reader.read(jobs()):
+                result = self._pending(plans.pop(job.seq), outcome, splitter)
                 if isinstance(result, Pending):
                     pending.append(result)
                     n_pending += len(result.chunks)
@@ -208,11 +256,7 @@ class Ingestor:
                 if n_pending >= FLUSH_CHUNKS:
                     self._flush(pending, store, record_manager, registry, root, report)
                     pending, n_pending = [], 0
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(chunks=report.chunks_written, refresh=False)
-                if progress:
-                    progress(i, len(candidates), cand.source)
+                tick(job.source)
             self._flush(pending, store, record_manager, registry, root, report)
             if bar is not None:
                 bar.close()
@@ -228,62 +272,56 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prepare(
-        self, cand: Candidate, root: Path, splitter: TokenSplitter, registry: Any
-    ) -> Pending | FileResult:
+    def _plan(self, cand: Candidate, registry: Any) -> Plan | FileResult:
+        """Hash the file; an unchanged one is settled without being read."""
         try:
-            size = cand.path.stat().st_size
+            before = cand.path.stat()
             sha = file_sha256(cand.path)
         except OSError as exc:
             return FileResult(cand.source, "failed", reason=f"unreadable: {exc.strerror or exc}")
         previous = registry.get(cand.source)
         if previous is not None and previous.file_sha256 == sha:
             return FileResult(cand.source, "unchanged", chunks=previous.chunks)
-        try:
-            docs = load_file(
-                cand.path,
-                root if root.is_dir() else cand.path.parent,
-                max_file_mb=self.settings.max_file_mb,
-                pdf_password=self.settings.pdf_password,
-            )
-            chunks = self._chunks(docs, cand.source, sha, splitter)
-        except LoaderError as exc:
-            return FileResult(cand.source, "failed", reason=exc.reason)
-        except KbqaError as exc:
-            return FileResult(cand.source, "failed", reason=str(exc))
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-            log.debug("unexpected loader failure", exc_info=True)
-            return FileResult(cand.source, "failed", reason=f"{type(exc).__name__}: {exc}")
-        if not chunks:
-            return FileResult(cand.source, "failed", reason="no text to index")
-        first = docs[0].metadata
-        return Pending(
-            candidate=cand,
-            sha=sha,
-            status="added" if previous is None else "updated",
-            chunks=chunks,
-            pages=max((d.metadata.get("page", 1) for d in docs), default=1),
-            title=str(first.get("title", "")),
-            lang=str(first.get("lang", "en")),
-            size=size,
-        )
+        return Plan(cand, sha, before, added=previous is None)
 
-    def _chunks(
-        self, docs: list[Document], source: str, sha: str, splitter: TokenSplitter
-    ) -> list[Document]:
-        chunks: list[Document] = []
-        for doc in docs:
-            doc.metadata["source"] = source
-            chunks.extend(splitter.split(doc))
+    def _pending(
+        self, plan: Plan, outcome: Loaded | str, splitter: TokenSplitter
+    ) -> Pending | FileResult:
+        """The read file's chunks, stamped; or why it failed, or that it changed meanwhile."""
+        source = plan.candidate.source
+        try:
+            after = plan.candidate.path.stat()
+        except OSError:
+            return FileResult(source, "failed", reason="vanished while it was being ingested")
+        if (after.st_size, after.st_mtime_ns) != (plan.stat.st_size, plan.stat.st_mtime_ns):
+            return FileResult(
+                source,
+                "failed",
+                reason="changed while it was being ingested; run ingest again to index it",
+            )
+        if isinstance(outcome, str):
+            return FileResult(source, "failed", reason=outcome)
+        if not outcome.chunks:
+            return FileResult(source, "failed", reason="no text to index")
+        chunks = [Document(page_content=text, metadata=meta) for text, meta in outcome.chunks]
         for position, chunk in enumerate(chunks):
             chunk.metadata.update(
                 source=source,
-                file_sha256=sha,
+                file_sha256=plan.sha,
                 chunk=position,
                 splitter=splitter.id,
                 embedder=self.kb.embedder_id,
             )
-        return chunks
+        return Pending(
+            candidate=plan.candidate,
+            sha=plan.sha,
+            status="added" if plan.added else "updated",
+            chunks=chunks,
+            pages=outcome.pages,
+            title=outcome.title,
+            lang=outcome.lang,
+            size=plan.stat.st_size,
+        )
 
     def _flush(
         self,

@@ -13,6 +13,7 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+from tokenizers import Tokenizer
 
 from rag.errors import ConfigError
 
@@ -79,6 +80,23 @@ def markdown_sections(text: str) -> list[Section]:
     if text[start:].strip():
         sections.append(Section(start, text[start:], " > ".join(t for _, t in trail)))
     return sections
+
+
+def _counting_tokenizer(tokenizer: Any) -> Any:
+    """The Rust ``tokenizers.Tokenizer`` inside a transformers fast tokenizer, else ``tokenizer``.
+
+    Counting with it directly is faster, gives the same ids, and pickles without importing
+    transformers (ingest runs the splitter in a child process, see ``ingest.worker``). It is a
+    copy with truncation and padding off: transformers leaves the embedder's last truncation
+    setting on the shared one, which would cap every count at the model's window.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if not isinstance(backend, Tokenizer):
+        return tokenizer
+    counting = Tokenizer.from_str(backend.to_str())
+    counting.no_truncation()
+    counting.no_padding()
+    return counting
 
 
 # WordPiece reads any word over 100 characters as one [UNK] token, so a 10 MB run of letters would
@@ -162,7 +180,7 @@ class TokenSplitter:
                 f"chunk_size {chunk_size} exceeds what the embedder reads ({max_tokens} tokens"
                 " with [CLS]/[SEP]); lower KBQA_CHUNK_SIZE"
             )
-        self.tokenizer = tokenizer
+        self.tokenizer = _counting_tokenizer(tokenizer)
         self.chunk_size = chunk_size
         self.id = splitter_id(chunk_size, chunk_overlap)
         self._splitter = _RunCuttingSplitter(
@@ -181,6 +199,8 @@ class TokenSplitter:
         counter = getattr(self.tokenizer, "count_tokens", None)
         if counter is not None:  # rag.embedders' models count with their own engines
             return int(counter(text))
+        if isinstance(self.tokenizer, Tokenizer):
+            return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def _length(self, text: str) -> int:

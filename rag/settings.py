@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     # --- models ------------------------------------------------------------------------------
     embedder: str = Field(
         "all-minilm-l6-v2",
-        description="Embedder: a packaged alias (all-minilm-l6-v2), a local folder, or a hub id.",
+        description="Embedder: a packaged alias (all-minilm-l6-v2, English; use-multilingual or"
+        " multilingual-e5-small, Chinese and English), a local folder, or a hub id.",
     )
     llm_model: str = Field(
         "qwen2.5-coder-0.5b",
@@ -103,6 +104,15 @@ class Settings(BaseSettings):
         description="File extensions ingest reads; others are skipped and listed.",
     )
     pdf_password: str | None = Field(None, description="Password for encrypted PDFs.")
+    file_timeout: float = Field(
+        120.0,
+        ge=0,
+        description="Seconds one file may take to load and split (in a child process);"
+        " 0 = no limit, read in-process.",
+    )
+    file_memory_mb: int = Field(
+        2048, ge=256, description="Memory the file reader may use for one file, in MB."
+    )
 
     # --- retrieval ---------------------------------------------------------------------------
     top_k: int = Field(4, ge=1, le=50, description="Passages given to the model.")

@@ -1,0 +1,400 @@
+"""Read and split files in a child process: a per-file time limit, a memory cap, no network.
+
+A parser fed a hostile file can loop forever (a malformed PDF cross-reference table), inflate a
+few kilobytes into gigabytes, or crash the interpreter inside a C extension. In the ingest
+process none of that can be contained: a Python thread cannot be stopped, and a crash takes the
+whole ingest with it. So kbqa reads each file in a long-lived child process (``python -m
+ingest.worker``) and, when a file runs past ``file_timeout`` or the child dies, reports that one
+file, kills the child and starts a fresh one for the rest. The child's address space is capped
+and it refuses every network call (an audit hook), so no parser can reach outside the machine.
+
+The child reads ahead: while the ingest process embeds one file's chunks, the child is already
+loading and splitting the next.
+
+Protocol (pickled messages over two pipes; the child's stdin/stdout stay unused):
+    parent → child  ("config", key, splitter pickle, max_file_mb, pdf_password, memory_mb)
+                    ("read", seq, path, root, source)
+    child → parent  ("hello", pid) once; per file ("start", seq, monotonic time) then
+                    ("ok", seq, Loaded) or ("error", seq, reason)
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import pickle
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from rag.errors import KbqaError, LoaderError
+
+log = logging.getLogger(__name__)
+
+READ_AHEAD = 2  # files sent to the child beyond the one being waited for
+START_TIMEOUT = 120.0  # seconds a new child may take to import its parsers
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Loaded:
+    """One file, read and split: chunk texts with their metadata, and what the registry keeps."""
+
+    chunks: list[tuple[str, dict[str, Any]]]
+    pages: int
+    title: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class Job:
+    seq: int
+    path: Path
+    root: Path
+    source: str
+
+
+def read_and_split(
+    path: Path,
+    root: Path,
+    source: str,
+    splitter: Any,
+    *,
+    max_file_mb: float,
+    pdf_password: str | None,
+) -> Loaded:
+    """Load ``path`` and split it; raises ``LoaderError`` for anything wrong with the file."""
+    from ingest.loaders import load_file
+
+    docs = load_file(path, root, max_file_mb=max_file_mb, pdf_password=pdf_password)
+    chunks = []
+    for doc in docs:
+        doc.metadata["source"] = source
+        chunks.extend((c.page_content, c.metadata) for c in splitter.split(doc))
+    first = docs[0].metadata
+    return Loaded(
+        chunks=chunks,
+        pages=max((d.metadata.get("page", 1) for d in docs), default=1),
+        title=str(first.get("title", "")),
+        lang=str(first.get("lang", "en")),
+    )
+
+
+# --- parent side ----------------------------------------------------------------------------
+
+
+class _Child:
+    """One ``python -m ingest.worker`` process and its two pipes."""
+
+    def __init__(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        env = dict(os.environ)
+        env.update(
+            TOKENIZERS_PARALLELISM="false",
+            OMP_NUM_THREADS="1",
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")])),
+        )
+        self.stderr = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ingest.worker", str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self.stderr,
+                env=env,
+                cwd=str(PACKAGE_ROOT),
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.send_conn = Connection(to_child_w, readable=False)
+        self.recv_conn = Connection(from_child_r, writable=False)
+        self.config_key: str | None = None
+        if not self.recv_conn.poll(START_TIMEOUT):
+            self.kill()
+            raise KbqaError("the file reader process did not start within 120 s")
+        try:
+            self.recv_conn.recv()  # ("hello", pid)
+        except EOFError:
+            raise KbqaError(
+                f"the file reader process could not start: {self.stderr_tail()}"
+            ) from None
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self.send_conn.send(message)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0)
+        lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else "no error output"
+
+    def death(self) -> str:
+        """Why the child ended, in words."""
+        code = self.proc.wait(timeout=5)
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit status {code}"
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+        for conn in (self.send_conn, self.recv_conn):
+            try:
+                conn.close()
+            except (OSError, AttributeError):
+                pass
+        self.stderr.close()
+
+
+_idle: list[_Child] = []  # children kept between ingests: starting one costs about a second
+_idle_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_idle() -> None:
+    with _idle_lock:
+        while _idle:
+            _idle.pop().kill()
+
+
+class FileReader:
+    """Reads files in a child process, in order, a few ahead of the caller.
+
+    ``timeout`` is the most seconds one file may take to load and split; 0 reads in this process
+    instead (no limit, no isolation: for debugging).
+    """
+
+    def __init__(
+        self,
+        splitter: Any,
+        *,
+        timeout: float,
+        max_file_mb: float,
+        pdf_password: str | None,
+        memory_mb: int,
+    ) -> None:
+        self.splitter = splitter
+        self.timeout = timeout
+        self.max_file_mb = max_file_mb
+        self.pdf_password = pdf_password
+        self.memory_mb = memory_mb
+        self._child: _Child | None = None
+        self._config: tuple[Any, ...] | None = None
+
+    def read(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Loaded | str]]:
+        """``(job, Loaded)`` or ``(job, failure reason)`` for each job, in order."""
+        if self.timeout == 0:
+            for job in jobs:
+                yield job, self._read_here(job)
+            return
+        queue: deque[Job] = deque()
+        pending = iter(jobs)
+        try:
+            while True:
+                while len(queue) <= READ_AHEAD and (job := next(pending, None)) is not None:
+                    self._submit(job)
+                    queue.append(job)
+                if not queue:
+                    return
+                outcome = self._wait(queue)
+                yield queue.popleft(), outcome
+        finally:
+            self._release(clean=not queue)
+
+    def _read_here(self, job: Job) -> Loaded | str:
+        try:
+            return read_and_split(
+                job.path,
+                job.root,
+                job.source,
+                self.splitter,
+                max_file_mb=self.max_file_mb,
+                pdf_password=self.pdf_password,
+            )
+        except LoaderError as exc:
+            return exc.reason
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            log.debug("unexpected failure reading %s", job.path, exc_info=True)
+            return f"{type(exc).__name__}: {exc}"
+
+    def _config_message(self) -> tuple[Any, ...]:
+        if self._config is None:
+            try:
+                blob = pickle.dumps(self.splitter)
+            except Exception as exc:  # noqa: BLE001 - say which setting cannot cross over
+                raise KbqaError(
+                    f"the splitter for this embedder cannot be sent to the file reader process"
+                    f" ({type(exc).__name__}: {exc}); set KBQA_FILE_TIMEOUT=0 to read in-process"
+                ) from None
+            key = f"{id(self)}-{time.monotonic_ns()}"
+            self._config = (
+                "config",
+                key,
+                blob,
+                self.max_file_mb,
+                self.pdf_password,
+                self.memory_mb,
+            )
+        return self._config
+
+    def _ensure_child(self) -> _Child:
+        if self._child is None or not self._child.alive():
+            if self._child is not None:
+                self._child.kill()
+            with _idle_lock:
+                while _idle and self._child is None:
+                    candidate = _idle.pop()
+                    if candidate.alive():
+                        self._child = candidate
+                    else:
+                        candidate.kill()
+            if self._child is None:
+                self._child = _Child()
+        config = self._config_message()
+        if self._child.config_key != config[1]:
+            self._child.send(config)
+            self._child.config_key = config[1]
+        return self._child
+
+    def _submit(self, job: Job) -> None:
+        self._ensure_child().send(("read", job.seq, str(job.path), str(job.root), job.source))
+
+    def _restart(self, resubmit: Iterable[Job]) -> None:
+        if self._child is not None:
+            self._child.kill()
+            self._child = None
+        for job in resubmit:
+            self._submit(job)
+
+    def _wait(self, queue: deque[Job]) -> Loaded | str:
+        """The outcome of ``queue[0]``; restarts the child if it hangs or dies on that file."""
+        job = queue[0]
+        child = self._child
+        assert child is not None
+        deadline = time.monotonic() + self.timeout  # until the child says it has started
+        while True:
+            ready = child.recv_conn.poll(0) or child.recv_conn.poll(
+                max(0.0, deadline - time.monotonic())
+            )
+            if not ready:
+                self._restart(list(queue)[1:])
+                return f"took longer than {self.timeout:g} s to read (KBQA_FILE_TIMEOUT); skipped"
+            try:
+                kind, seq, payload = child.recv_conn.recv()
+            except (EOFError, OSError):
+                why = child.death()
+                self._restart(list(queue)[1:])
+                return f"the file reader crashed on this file ({why}); skipped"
+            if seq != job.seq:
+                raise KbqaError(f"file reader out of step: expected file {job.seq}, got {seq}")
+            if kind == "start":
+                deadline = payload + self.timeout
+            elif kind == "ok":
+                return payload  # type: ignore[no-any-return]
+            else:
+                return str(payload)
+
+    def _release(self, *, clean: bool) -> None:
+        """Keep a child that finished cleanly for the next ingest; kill one left mid-file."""
+        child, self._child = self._child, None
+        if child is None:
+            return
+        if clean and child.alive():
+            with _idle_lock:
+                _idle.append(child)
+        else:
+            child.kill()
+
+
+# --- child side -----------------------------------------------------------------------------
+
+
+def _refuse_network(event: str, args: tuple[Any, ...]) -> None:
+    if event in {"socket.connect", "socket.bind", "socket.getaddrinfo", "socket.sendto"}:
+        raise PermissionError(f"kbqa's file reader never uses the network ({event})")
+
+
+def _cap_memory(memory_mb: int) -> None:
+    """Limit the address space to what is mapped now plus ``memory_mb``."""
+    mapped = 0
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                mapped = int(line.split()[1]) * 1024
+    limit = mapped + memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _exit_with_parent() -> None:
+    parent = os.getppid()
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _serve(recv: Connection, send: Connection) -> None:
+    sys.addaudithook(_refuse_network)
+    logging.disable(logging.WARNING)  # parsers' complaints about broken files go into reasons
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    import ingest.loaders  # noqa: F401 - import the parsers before the memory cap applies
+
+    send.send(("hello", os.getpid(), None))
+    splitter: Any = None
+    options: dict[str, Any] = {}
+    capped_mb = 0  # the address-space cap is set once, by the first ingest this child serves
+    while True:
+        try:
+            message = recv.recv()
+        except EOFError:
+            return
+        if message[0] == "config":
+            _, _, blob, max_file_mb, pdf_password, memory_mb = message
+            splitter = pickle.loads(blob)
+            options = {"max_file_mb": max_file_mb, "pdf_password": pdf_password}
+            if not capped_mb:
+                _cap_memory(memory_mb)
+                capped_mb = memory_mb
+            continue
+        _, seq, path, root, source = message
+        send.send(("start", seq, time.monotonic()))
+        try:
+            loaded = read_and_split(Path(path), Path(root), source, splitter, **options)
+        except LoaderError as exc:
+            send.send(("error", seq, exc.reason))
+        except MemoryError:
+            reason = f"needs more than {capped_mb} MB of memory to read (KBQA_FILE_MEMORY_MB)"
+            send.send(("error", seq, reason))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            send.send(("error", seq, f"{type(exc).__name__}: {exc}"))
+        else:
+            send.send(("ok", seq, loaded))
+
+
+if __name__ == "__main__":
+    # Serve from the imported module, not __main__, so what is pickled (Loaded) names
+    # ingest.worker, which the parent can unpickle.
+    from ingest.worker import _serve as serve
+
+    serve(
+        Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)
+    )
