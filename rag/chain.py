@@ -121,7 +121,7 @@ class AnswerStream:
             attributed = attribute("", passages, s.citation_threshold)
             text = prompts.REFUSAL[lang]
         else:
-            attributed = attribute(raw, passages, s.citation_threshold)
+            attributed = attribute(raw, passages, s.citation_threshold, question=query)
             text = attributed.text
         timings["total"] = round(time.perf_counter() - t0, 3)
         self.answer = Answer(

@@ -4,6 +4,11 @@ The small model does not write ``[n]`` markers reliably, so kbqa removes whateve
 wrote and adds its own: a sentence gets ``[n]`` only when enough of its content words occur in
 passage n (support = share of the sentence's content tokens found in the passage). Sentences
 with no supporting passage are reported, not cited.
+
+Short answers ("1807", "weapons and supplies") are fully supported by every passage that
+happens to hold their words, so ties are broken by what makes a passage *the* source: first the
+answer as one unbroken phrase, then the passage's overlap with the question, then rank
+(measured in docs/evaluation.md, "Answers and citations").
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.text import split_sentences, tokenize
+from rag.text import cjk_ratio, split_sentences, tokenize
 from rag.types import Citation, Passage
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
+_PHRASE_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass
@@ -41,6 +47,50 @@ def support(sentence: str, passage_text: str) -> float:
     return hits / len(words)
 
 
+def contains_phrase(passage_text: str, sentence: str) -> bool:
+    """Whether the sentence's words occur in the passage as one run (case and punctuation aside).
+
+    >>> contains_phrase("It sold weapons and supplies to the army.", "Weapons and supplies.")
+    True
+    >>> contains_phrase("Supplies of food; weapons of war.", "weapons and supplies")
+    False
+    """
+    words = _PHRASE_WORD.findall(sentence.lower())
+    if not words:
+        return False
+    haystack = _PHRASE_WORD.findall(passage_text.lower())
+    if cjk_ratio(sentence) > 0:  # Chinese is written without spaces: compare the characters
+        return "".join(words) in "".join(haystack)
+    return f" {' '.join(words)} " in f" {' '.join(haystack)} "
+
+
+def source_passage(
+    sentence: str, passages: list[Passage], question: str | None = None
+) -> tuple[float, Passage | None]:
+    """The passage that best supports the sentence, with its support score.
+
+    Highest support wins; among equals, the passage holding the sentence as one phrase, then
+    the one sharing most of the question's words, then the higher-ranked one.
+
+    >>> ps = [Passage(1, "a", "a.txt", None, "Trade grew in 1807 and 1820.", 1.0),
+    ...       Passage(2, "b", "b.txt", None, "Congress banned the slave trade in 1807.", 0.9)]
+    >>> score, p = source_passage("1807", ps, "When did Congress ban the slave trade?")
+    >>> score, p.n
+    (1.0, 2)
+    """
+    best: tuple[tuple[float, bool, float, int], Passage] | None = None
+    for rank, passage in enumerate(passages):
+        key = (
+            support(sentence, passage.text),
+            contains_phrase(passage.text, sentence),
+            support(question, passage.text) if question else 0.0,
+            -rank,
+        )
+        if best is None or key > best[0]:
+            best = (key, passage)
+    return (best[0][0], best[1]) if best else (0.0, None)
+
+
 def best_snippet(passage_text: str, sentence: str, width: int = 240) -> str:
     """The passage sentence that shares most words with ``sentence``, cut to ``width``."""
     candidates = split_sentences(passage_text) or [passage_text]
@@ -48,9 +98,12 @@ def best_snippet(passage_text: str, sentence: str, width: int = 240) -> str:
     return best if len(best) <= width else best[: width - 1] + "…"
 
 
-def attribute(answer: str, passages: list[Passage], threshold: float) -> Attribution:
+def attribute(
+    answer: str, passages: list[Passage], threshold: float, question: str | None = None
+) -> Attribution:
     """Mark each supported sentence with its passage's number; list the unsupported ones.
 
+    ``question`` breaks ties between equally supporting passages (``source_passage``).
     Line breaks survive (lists stay lists); sentences within a line are re-joined.
     """
     clean = _MARKER.sub("", answer).strip()
@@ -61,8 +114,7 @@ def attribute(answer: str, passages: list[Passage], threshold: float) -> Attribu
         out: list[str] = []
         for sentence in split_sentences(line):
             content = tokenize(sentence, drop_stopwords=True)
-            scored = [(support(sentence, p.text), p) for p in passages]
-            score, passage = max(scored, key=lambda sp: sp[0], default=(0.0, None))
+            score, passage = source_passage(sentence, passages, question)
             if passage is None or score < threshold or not content:
                 out.append(sentence)
                 if content:

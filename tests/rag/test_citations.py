@@ -45,3 +45,22 @@ def test_support_is_share_of_content_words():
     assert support("Jupiter largest planet", PASSAGES[0].text) == 1.0
     assert support("Neptune coldest winds", PASSAGES[0].text) == 0.0
     assert support("the of and", PASSAGES[0].text) == 0.0
+
+
+TRADE = [
+    passage(1, "Supplies of grain and weapons of war crossed the trade routes in 1807."),
+    passage(2, "Congress outlawed the importation of slaves in 1807."),
+    passage(3, "Connecticut factories sent weapons and supplies to the Continental Army."),
+]
+
+
+def test_short_answer_cites_the_passage_that_answers_the_question():
+    # "1807" is fully supported by passages 1 and 2; the question names passage 2's subject.
+    result = attribute("1807", TRADE, 0.5, question="When did Congress outlaw slave imports?")
+    assert result.text == "1807[2]" and [c.n for c in result.citations] == [2]
+    assert attribute("1807", TRADE, 0.5).citations[0].n == 1  # without a question: rank
+
+
+def test_answer_phrase_beats_scattered_words():
+    result = attribute("Weapons and supplies", TRADE, 0.5)  # both words in 1 and 3
+    assert [c.n for c in result.citations] == [3]
