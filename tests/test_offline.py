@@ -58,13 +58,12 @@ def bare_env(tmp_path: Path, log: Path) -> dict[str, str]:
     }
 
 
-def kbqa(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess:
+def kbqa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "rag.cli", *args],
         capture_output=True,
         text=True,
         env=env,
-        cwd=cwd,
         timeout=600,
     )
 
