@@ -65,6 +65,11 @@ def add_eval_command(sub: Any, common: Any) -> None:
     mode.add_argument("--dense-only", dest="hybrid", action="store_false", help="dense search only")
     p.add_argument("--llm-model", help="generator to use instead of settings.llm_model")
     p.add_argument(
+        "--embedder",
+        help="embedder to use instead of settings.embedder (e.g. use-multilingual,"
+        " multilingual-e5-small); each embedder gets its own eval knowledge base",
+    )
+    p.add_argument(
         "--seed", type=int, default=0, help="seed of the question sample and hold-out split"
     )
     p.set_defaults(func=cmd_eval)
@@ -108,6 +113,7 @@ def _command_line(args: argparse.Namespace) -> str:
         ("--out", args.out),
         ("--top-k", args.top_k),
         ("--llm-model", args.llm_model),
+        ("--embedder", args.embedder),
     )
     for flag, value in options:
         if value is not None:
@@ -139,6 +145,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         hybrid=args.hybrid,
         llm_model=args.llm_model,
+        embedder=args.embedder,
     )
     bars = _ProgressBars()
     try:

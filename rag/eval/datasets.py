@@ -110,7 +110,9 @@ def load_dataset(path: Path) -> EvalDataset:
 
     JSON Lines (``.jsonl``, or any file that is not one JSON document): one object a line with
     ``question`` and ``answers`` (strings or ``{"text": ...}``), optional ``id``,
-    ``source``/``gold_source``, ``context``/``passage`` and ``article``/``title``.
+    ``source``/``gold_source``, ``context``/``passage`` and ``article``/``title``. A line with
+    ``article`` and ``context`` but no ``question`` adds a passage no question is asked about
+    (distractors). An article's passages are kept in the order they first appear.
 
     Raises ``ConfigError`` naming the file and the problem when it is missing or malformed.
     """
@@ -236,6 +238,21 @@ def _parse_squad(path: Path, document: dict[str, Any]) -> EvalDataset:
     return EvalDataset(name=path.stem, articles=articles, questions=questions)
 
 
+def _add_passage_line(
+    articles: dict[str, list[str]], record: dict[str, Any], where: str, path: Path
+) -> None:
+    article = _optional_str(record, ("article", "title"))
+    passage = _optional_str(record, ("context", "passage"))
+    if article is None or passage is None:
+        raise ConfigError(
+            f"{path}: {where}: a line needs 'question' and 'answers', or 'article' and 'context'"
+            " (a passage without a question)"
+        )
+    paragraphs = articles.setdefault(article, [])
+    if passage not in paragraphs:
+        paragraphs.append(passage)
+
+
 def _parse_jsonl(path: Path, text: str) -> EvalDataset:
     articles: dict[str, list[str]] = {}
     questions: list[EvalQuestion] = []
@@ -250,6 +267,9 @@ def _parse_jsonl(path: Path, text: str) -> EvalDataset:
             raise ConfigError(f"{path}: {where} is not valid JSON ({err.msg})") from err
         if not isinstance(record, dict):
             raise ConfigError(f"{path}: {where} must be a JSON object")
+        if "question" not in record:  # a passage line: more text for the article to hold
+            _add_passage_line(articles, record, where, path)
+            continue
         if "answers" not in record:
             raise ConfigError(f"{path}: {where}: missing 'answers'")
         answers = _answer_texts(record["answers"], where, path)

@@ -7,9 +7,9 @@ and latency. ``write_report`` turns the result into ``report.md``, ``results.jso
 
 Gold passage rule (``passage_is_gold``): a retrieved chunk *is* the gold paragraph when its
 source is the gold article's file AND its text overlaps the gold paragraph, meaning the chunk
-text (minus a first-line title) either is a substring of the paragraph (whitespace collapsed) or
-has at least half of its normalised tokens (SQuAD normalisation, counted as a multiset) in the
-paragraph. A chunk that spans the end of one paragraph and the start of the next counts for the
+text (minus a first-line title) is a substring of the paragraph or holds all of it (short
+paragraphs share a chunk; whitespace collapsed), or has at least half of its normalised tokens
+(SQuAD normalisation, counted as a multiset) in the paragraph. A chunk that spans the end of one paragraph and the start of the next counts for the
 paragraph holding most of it (both, when split evenly). Questions without a known gold paragraph
 match on the source alone; questions without a gold source get no retrieval scores.
 
@@ -93,8 +93,8 @@ GOLD_TOKEN_SHARE = 0.5
 HOLDOUT_FRACTION = 0.1
 GOLD_RULE = (
     "A retrieved chunk is the gold paragraph when its source is the gold article's file and its"
-    " text (minus a first-line title) is a substring of the gold paragraph (whitespace collapsed)"
-    f" or at least {GOLD_TOKEN_SHARE:.0%} of its SQuAD-normalised tokens (as a multiset) occur in"
+    " text (minus a first-line title) is a substring of the gold paragraph or holds all of it"
+    f" (whitespace collapsed) or at least {GOLD_TOKEN_SHARE:.0%} of its SQuAD-normalised tokens (as a multiset) occur in"
     " the gold paragraph. Questions without a gold paragraph match on the source alone."
 )
 # Settings that change what is measured; the report lists these.
@@ -176,17 +176,36 @@ def eval_settings(
 ) -> Settings:
     """Settings for an eval run, kept apart from the user's store.
 
-    The knowledge base defaults to ``default_kb_name(dataset_path)`` and the store to
-    ``<out_dir>/store``; ``None`` overrides are ignored, the rest come from env and kbqa.toml.
+    The knowledge base defaults to ``default_kb_name(dataset_path)`` (plus the embedder's id when
+    it is not the default one) and the store to ``<out_dir>/store``; ``None`` overrides are
+    ignored, the rest come from env and kbqa.toml.
 
     >>> s = eval_settings("dev.json", "/tmp/eval-out", top_k=None)
     >>> s.kb, s.persist_dir.as_posix()
     ('eval-dev', '/tmp/eval-out/store')
+    >>> eval_settings("dev.json", "/tmp/eval-out", embedder="multilingual-e5-small").kb
+    'eval-dev-multilingual-e5-small'
     """
     values = {k: v for k, v in overrides.items() if v is not None}
     values["kb"] = kb or default_kb_name(dataset_path)
     values["persist_dir"] = Path(persist_dir) if persist_dir else Path(out_dir) / "store"
-    return Settings(**values)
+    settings = Settings(**values)
+    if kb is None and settings.embedder != Settings.model_fields["embedder"].default:
+        # One knowledge base per embedder in the eval store: comparing embedders needs no reindex.
+        settings.kb = _embedder_kb_name(settings.kb, settings.embedder)
+    return settings
+
+
+def _embedder_kb_name(kb: str, embedder: str) -> str:
+    """``kb`` with the embedder's id appended, within the knowledge-base name rules.
+
+    >>> _embedder_kb_name("eval-dev", "use-multilingual")
+    'eval-dev-use-multilingual'
+    """
+    from rag.models import embedder_id
+
+    suffix = _KB_UNSAFE_RE.sub("-", embedder_id(embedder)).strip("-._") or "embedder"
+    return re.sub(r"[^A-Za-z0-9]+$", "", f"{kb}-{suffix}"[:62])
 
 
 # --- scoring (pure) ------------------------------------------------------------------------------
@@ -226,6 +245,9 @@ def passage_is_gold(
     True
     >>> passage_is_gold("Andes", "A.txt", gold_source="A.txt", gold_passage=gold, title="Andes")
     False
+    >>> passage_is_gold("长城很长。\\n\\n熊猫吃竹子,一天吃十几个小时。", "B.txt", gold_source="B.txt",
+    ...                 gold_passage="长城很长。")  # short paragraphs share a chunk
+    True
     """
     if gold_source is None or not _same_source(source, gold_source):
         return False
@@ -235,7 +257,8 @@ def passage_is_gold(
     chunk_flat = " ".join(chunk.split())
     if not chunk_flat:
         return False
-    if chunk_flat in " ".join(gold_passage.split()):
+    gold_flat = " ".join(gold_passage.split())
+    if chunk_flat in gold_flat or gold_flat in chunk_flat:  # part of it, or all of it and more
         return True
     chunk_tokens = Counter(answer_tokens(chunk))
     total = sum(chunk_tokens.values())

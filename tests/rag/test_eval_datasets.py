@@ -188,6 +188,28 @@ def test_load_jsonl(tmp_path: Path) -> None:
     assert ds.articles == {"Andes": ["P1"]}
 
 
+def test_jsonl_passage_lines_add_distractor_paragraphs(tmp_path: Path) -> None:
+    lines = [
+        {"article": "长城", "context": "长城很长。"},
+        {
+            "question": "长城在哪里？",
+            "answers": ["中国"],
+            "article": "长城",
+            "context": "长城在中国。",
+        },
+        {"title": "长城", "passage": "长城很长。"},  # a repeated passage is kept once
+    ]
+    path = tmp_path / "zh.jsonl"
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), "utf-8")
+    ds = load_dataset(path)
+    assert ds.articles == {"长城": ["长城很长。", "长城在中国。"]}
+    assert [q.gold_passage for q in ds.questions] == ["长城在中国。"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"article": "长城"}\n', "utf-8")
+    with pytest.raises(ConfigError, match="line 1: a line needs 'question' and 'answers'"):
+        load_dataset(bad)
+
+
 def test_jsonl_detected_without_jsonl_suffix(tmp_path: Path) -> None:
     path = tmp_path / "qs.json"
     path.write_text(
