@@ -8,8 +8,8 @@ ingest.worker``) and, when a file runs past ``file_timeout`` or the child dies, 
 file, kills the child and starts a fresh one for the rest. The child's address space is capped
 and it refuses every network call (an audit hook), so no parser can reach outside the machine.
 
-The child reads ahead: while the ingest process embeds one file's chunks, the child is already
-loading and splitting the next.
+The child reads ahead: while the ingest process embeds a batch of chunks, the child is already
+loading and splitting the next files, on the other core.
 
 Protocol (pickled messages over two pipes; the child's stdin/stdout stay unused):
     parent → child  ("config", key, splitter pickle, max_file_mb, pdf_password, memory_mb)
@@ -24,6 +24,7 @@ import atexit
 import logging
 import os
 import pickle
+import queue
 import resource
 import signal
 import subprocess
@@ -42,7 +43,10 @@ from rag.errors import KbqaError, LoaderError
 
 log = logging.getLogger(__name__)
 
-READ_AHEAD = 2  # files sent to the child beyond the one being waited for
+# How far the child may read ahead of the ingest: while the ingest process embeds a batch, the
+# child loads and splits the next files (in parallel, since it is another process).
+READ_AHEAD_FILES = 16
+READ_AHEAD_BYTES = 64 * 2**20  # of source files, so a few huge files cannot pile up in memory
 START_TIMEOUT = 120.0  # seconds a new child may take to import its parsers
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +67,7 @@ class Job:
     path: Path
     root: Path
     source: str
+    size: int = 0
 
 
 def read_and_split(
@@ -134,6 +139,18 @@ class _Child:
             raise KbqaError(
                 f"the file reader process could not start: {self.stderr_tail()}"
             ) from None
+        # Messages are drained as they come, so the child never blocks on a full pipe while
+        # the ingest process is busy embedding; None marks the end of the pipe.
+        self.inbox: queue.SimpleQueue[tuple[str, int, Any] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self.inbox.put(self.recv_conn.recv())
+            except (EOFError, OSError):
+                self.inbox.put(None)
+                return
 
     def send(self, message: tuple[Any, ...]) -> None:
         self.send_conn.send(message)
@@ -206,19 +223,23 @@ class FileReader:
             for job in jobs:
                 yield job, self._read_here(job)
             return
-        queue: deque[Job] = deque()
+        waiting: deque[Job] = deque()
         pending = iter(jobs)
         try:
             while True:
-                while len(queue) <= READ_AHEAD and (job := next(pending, None)) is not None:
+                while (
+                    len(waiting) <= READ_AHEAD_FILES
+                    and sum(j.size for j in waiting) < READ_AHEAD_BYTES
+                    and (job := next(pending, None)) is not None
+                ):
                     self._submit(job)
-                    queue.append(job)
-                if not queue:
+                    waiting.append(job)
+                if not waiting:
                     return
-                outcome = self._wait(queue)
-                yield queue.popleft(), outcome
+                outcome = self._wait(waiting)
+                yield waiting.popleft(), outcome
         finally:
-            self._release(clean=not queue)
+            self._release(clean=not waiting)
 
     def _read_here(self, job: Job) -> Loaded | str:
         try:
@@ -285,25 +306,23 @@ class FileReader:
         for job in resubmit:
             self._submit(job)
 
-    def _wait(self, queue: deque[Job]) -> Loaded | str:
-        """The outcome of ``queue[0]``; restarts the child if it hangs or dies on that file."""
-        job = queue[0]
+    def _wait(self, waiting: deque[Job]) -> Loaded | str:
+        """The outcome of ``waiting[0]``; restarts the child if it hangs or dies on that file."""
+        job = waiting[0]
         child = self._child
         assert child is not None
         deadline = time.monotonic() + self.timeout  # until the child says it has started
         while True:
-            ready = child.recv_conn.poll(0) or child.recv_conn.poll(
-                max(0.0, deadline - time.monotonic())
-            )
-            if not ready:
-                self._restart(list(queue)[1:])
-                return f"took longer than {self.timeout:g} s to read (KBQA_FILE_TIMEOUT); skipped"
             try:
-                kind, seq, payload = child.recv_conn.recv()
-            except (EOFError, OSError):
+                message = child.inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self._restart(list(waiting)[1:])
+                return f"took longer than {self.timeout:g} s to read (KBQA_FILE_TIMEOUT); skipped"
+            if message is None:
                 why = child.death()
-                self._restart(list(queue)[1:])
+                self._restart(list(waiting)[1:])
                 return f"the file reader crashed on this file ({why}); skipped"
+            kind, seq, payload = message
             if seq != job.seq:
                 raise KbqaError(f"file reader out of step: expected file {job.seq}, got {seq}")
             if kind == "start":

@@ -185,7 +185,7 @@ class KnowledgeBase:
             cache,
             namespace=self.embedder_id,
             key_encoder="sha256",
-            batch_size=self.settings.embed_batch_size * 4,
+            batch_size=None,  # one embed call per ingest flush: fewer padded tokens (see pipeline)
         )
         return KbStore(self.client, self.name, cached, self.keyword)
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import sys
 
+import ingest.pipeline
 from rag.kb import KnowledgeBase
 
 if __name__ == "__main__":
+    ingest.pipeline.FLUSH_CHUNKS = 16  # many index() calls, so kills land between and inside them
     kb = KnowledgeBase(persist_dir=sys.argv[1], kb="crash")
     kb.embeddings.embed_query("warm up")
     kb.writable_store()
