@@ -20,7 +20,8 @@ process: the first 3, 12, 48 dev-set articles, then the 48 articles plus ``--cop
 copies (a copy tag every 40 words, so no chunk text repeats and nothing is deduplicated or
 served from the embedding cache).
 
-``plot`` draws docs/img/scale-retrieval.png and docs/img/scale-ingest.png from bench/out.
+``plot`` draws docs/img/scale-retrieval.png and docs/img/scale-ingest.png from bench/out and
+prints the tables of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def measure_step(
         lambda q: collection.query(query_embeddings=[by_question[q]], n_results=fetch_k), questions
     )
     keyword_ms, _ = timed(lambda q: kb.keyword.search(q, fetch_k), questions)
+    count_ms, _ = timed(lambda q: kb.store.count(), questions[:20])  # kb.retrieve calls it
     looked_up = LookedUpQueries(by_question)
     kb.search.embeddings = looked_up
     dense_ms, _ = timed(lambda q: kb.retrieve(q, hybrid=False), questions)
@@ -211,6 +213,7 @@ def measure_step(
     for name, ms in (
         ("chroma", raw_ms),
         ("keyword", keyword_ms),
+        ("count", count_ms),
         ("dense", dense_ms),
         ("hybrid", hybrid_ms),
     ):
@@ -428,6 +431,42 @@ def plot_ingest(plt: Any, data: dict[str, Any]) -> Path:
     return path
 
 
+def markdown_tables(name: str, data: dict[str, Any]) -> str:
+    """The docs/benchmarks.md table for one result file."""
+    if name == "retrieval":
+        lines = [
+            "| chunks | insert s (chunks/s) | dense p50 / p95 ms | hybrid p50 / p95 ms"
+            " | keyword p50 / p95 ms | Chroma query p50 / p95 ms | count() p50 ms"
+            " | dense recall@20 | disk MB"
+            " | peak RSS MB | load |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for s in data["steps"]:
+            insert_s = s["chroma_insert_s"] + s["keyword_insert_s"]
+            lines.append(
+                f"| {s['chunks']:,} | {insert_s:,.0f} ({s['insert_chunks_per_s']:,.0f})"
+                f" | {s['dense_p50_ms']} / {s['dense_p95_ms']}"
+                f" | {s['hybrid_p50_ms']} / {s['hybrid_p95_ms']}"
+                f" | {s['keyword_p50_ms']} / {s['keyword_p95_ms']}"
+                f" | {s['chroma_p50_ms']} / {s['chroma_p95_ms']} | {s.get('count_p50_ms', 'n/a')}"
+                f" | {s['dense_recall_at_20']} | {s['chroma_disk_mb'] + s['keyword_disk_mb']:,.0f}"
+                f" | {s['peak_rss_mb']:,.0f} | {s['load_average']} |"
+            )
+        return "\n".join(lines)
+    lines = [
+        "| corpus | files | chunks | ingest s | ingest chunks/s | encode chunks/s"
+        " | ingest / encode | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in data["runs"]:
+        lines.append(
+            f"| {r['corpus']} | {r['files']} | {r['chunks']:,} | {r['ingest_seconds']}"
+            f" | {r['ingest_chunks_per_s']} | {r['raw_encode_chunks_per_s']}"
+            f" | {r['ingest_vs_encode']} | {r['peak_rss_mb']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def plot(_: argparse.Namespace) -> None:
     import matplotlib
 
@@ -438,7 +477,8 @@ def plot(_: argparse.Namespace) -> None:
     for name, draw in (("retrieval", plot_retrieval), ("ingest", plot_ingest)):
         path = OUT / f"scale-{name}.json"
         if path.exists():
-            print(f"wrote {draw(plt, json.loads(path.read_text()))}")
+            data = json.loads(path.read_text())
+            print(f"wrote {draw(plt, data)}\n\n{markdown_tables(name, data)}\n")
 
 
 def main() -> None:
@@ -460,7 +500,9 @@ def main() -> None:
     ing.add_argument("--copies", type=int, default=4, help="altered copies of all 48 articles")
     ing.add_argument("--workdir", default=None)
     ing.set_defaults(run=ingest)
-    sub.add_parser("plot", help="draw docs/img/scale-*.png").set_defaults(run=plot)
+    sub.add_parser("plot", help="draw docs/img/scale-*.png, print the docs tables").set_defaults(
+        run=plot
+    )
     args = parser.parse_args()
     args.run(args)
 
