@@ -63,7 +63,7 @@ def document_files(kb: KnowledgeBase) -> dict[str, Path | None]:
 
 
 def holds_documents(kb: KnowledgeBase) -> bool:
-    return kb.exists() and kb.store.count() > 0
+    return kb.exists() and not kb.store.is_empty()
 
 
 def chat_view(kb: KnowledgeBase, overrides: dict[str, Any], lang: str, can_answer: bool) -> None:

@@ -309,7 +309,7 @@ class KnowledgeBase:
     ) -> list[Passage]:
         """The passages the chain would read for ``query`` (``sources``: file names or globs)."""
         self._reopen_if_changed()
-        if self.store.count() == 0:
+        if self.store.is_empty():
             raise EmptyKnowledgeBaseError(
                 f"knowledge base {self.name!r} holds no documents yet; add some with:"
                 f" kbqa ingest DIR --kb {self.name}"

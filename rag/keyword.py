@@ -40,10 +40,14 @@ class KeywordIndex:
         self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(SCHEMA)
+        # count(*) scans the table (tens of ms at 500k chunks) and every question needs the
+        # count for IDF: keep it until this connection writes or another one commits.
+        self._count: tuple[int, int] | None = None  # (data_version, count)
 
     def add(self, ids: Sequence[str], texts: Sequence[str], sources: Sequence[str]) -> None:
         """Insert or replace chunks."""
         with self._lock, self._conn:
+            self._count = None
             self._delete(ids)
             for chunk_id, text, source in zip(ids, texts, sources, strict=True):
                 cur = self._conn.execute(
@@ -70,6 +74,7 @@ class KeywordIndex:
 
     def delete(self, ids: Iterable[str]) -> int:
         with self._lock, self._conn:
+            self._count = None
             return self._delete(ids)
 
     def search(
@@ -103,7 +108,11 @@ class KeywordIndex:
 
     def count(self) -> int:
         with self._lock:
-            return int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            if self._count is None or self._count[0] != version:
+                row = self._conn.execute("SELECT count(*) FROM chunks").fetchone()
+                self._count = (version, int(row[0]))
+            return self._count[1]
 
     def data_version(self) -> int:
         """Changes whenever another connection (another process's ingest) commits here."""

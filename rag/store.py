@@ -231,6 +231,10 @@ class KbStore(VectorStore):
     def count(self) -> int:
         return int(self.collection.count())
 
+    def is_empty(self) -> bool:
+        """Whether no chunk is stored; unlike ``count()`` (a scan in Chroma) it costs one row."""
+        return not self.collection.get(limit=1, include=[])["ids"]
+
 
 def check_compatible(
     metadata: dict[str, Any] | None, name: str, embedder: str, splitter: str

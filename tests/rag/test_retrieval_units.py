@@ -52,3 +52,18 @@ def test_tokenize_and_language():
 def test_search_validates_in_constructor(field):
     with pytest.raises(ConfigError, match=field):
         HybridSearch(store=None, embeddings=None, **{field: 0})  # type: ignore[arg-type]
+
+
+def test_keyword_count_is_cached_but_follows_writes_from_any_connection(tmp_path):
+    path = tmp_path / "kw.sqlite"
+    mine, other = KeywordIndex(path), KeywordIndex(path)  # another process's ingest, in effect
+    mine.add(["a"], ["first chunk"], ["x"])
+    assert mine.count() == other.count() == 1
+    other.add(["b", "c"], ["second chunk", "third chunk"], ["x", "y"])
+    assert mine.count() == 3  # another connection committed: the cached count is dropped
+    mine.delete(["a"])
+    assert mine.count() == other.count() == 2
+    # Cached: a count(*) that ran again would see this row, written behind both connections'
+    # backs without a commit they could notice (same connection, so data_version stays).
+    mine._conn.execute("INSERT INTO chunks(chunk_id, source) VALUES ('z', 'x')")
+    assert mine.count() == 2
