@@ -79,7 +79,9 @@ class AnswerStream:
             hybrid=self.overrides.get("hybrid"),
         )
         timings["retrieve"] = round(time.perf_counter() - t1, 3)
-        threshold = self.overrides.get("relevance_threshold", s.relevance_threshold)
+        threshold = self.overrides.get("relevance_threshold")
+        if threshold is None:
+            threshold = s.abstain_below
         # The retrieval query, so a follow-up is judged with the topic it continues.
         evidence = self.kb.evidence(query, passages) if passages else 0.0
         if not passages or evidence < threshold:

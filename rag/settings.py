@@ -27,6 +27,12 @@ DEFAULT_EXTENSIONS = (
 ).split()
 
 
+# The evidence score's scale follows the embedder's cosines (e5's are high for anything), so the
+# abstention threshold is calibrated per embedder on the dev set (docs/evaluation.md, "Abstention").
+ABSTAIN_BELOW = {"all-minilm-l6-v2": 0.54, "use-multilingual": 0.52, "multilingual-e5-small": 0.77}
+DEFAULT_ABSTAIN_BELOW = 0.54
+
+
 class Settings(BaseSettings):
     """kbqa's settings. Field descriptions are the documentation (README table is generated)."""
 
@@ -127,12 +133,13 @@ class Settings(BaseSettings):
         None,
         description="Local cross-encoder folder that reranks the fused candidates (none ships).",
     )
-    relevance_threshold: float = Field(
-        0.54,
+    relevance_threshold: float | None = Field(
+        None,
         ge=-1.0,
         le=1.0,
         description="Abstain when the evidence score (0.4 x IDF-weighted question coverage +"
-        " 0.6 x best cosine similarity) is below this; calibrated in docs/evaluation.md.",
+        " 0.6 x best cosine similarity) is below this; unset = calibrated for the embedder"
+        " (0.54 MiniLM, 0.52 use-multilingual, 0.77 multilingual-e5-small; docs/evaluation.md).",
     )
     citation_threshold: float = Field(
         0.45, ge=0.0, le=1.0, description="Least support score for an answer sentence to be cited."
@@ -182,6 +189,13 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.model_cache_dir.expanduser()
+
+    @property
+    def abstain_below(self) -> float:
+        """``relevance_threshold``, or the embedder's calibrated one when it is unset."""
+        if self.relevance_threshold is not None:
+            return self.relevance_threshold
+        return ABSTAIN_BELOW.get(self.embedder, DEFAULT_ABSTAIN_BELOW)
 
     @property
     def kb_dir(self) -> Path:

@@ -680,7 +680,7 @@ def run_eval(
             answerable=answerable,
             ranked=ranked,
             top_k=s.top_k,
-            relevance_threshold=s.relevance_threshold,
+            relevance_threshold=s.abstain_below,
             evidence=kb.evidence(question.question, ranked[: s.top_k]) if ranked else 0.0,
             answer=answer,
             retrieve_seconds=retrieve_seconds,
@@ -705,7 +705,10 @@ def run_eval(
         by_type=summary["by_type"],
         latency=summary["latency"],
         counts=summary["counts"],
-        settings={k: _jsonable(getattr(s, k)) for k in REPORTED_SETTINGS},
+        settings={
+            **{k: _jsonable(getattr(s, k)) for k in REPORTED_SETTINGS},
+            "relevance_threshold": s.abstain_below,  # the one in effect when unset
+        },
         knowledge_base=kb_info,
         machine=machine_info(),
         rows=rows,

@@ -64,3 +64,13 @@ def test_readme_table_is_generated_not_hand_copied():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert settings_table() in readme, "run: python -m rag.docs to refresh README's settings table"
+
+
+@pytest.mark.parametrize(
+    ("embedder", "expected"),
+    [("all-minilm-l6-v2", 0.54), ("use-multilingual", 0.52), ("multilingual-e5-small", 0.77)],
+)
+def test_abstention_threshold_is_calibrated_per_embedder_unless_set(embedder, expected):
+    assert Settings(embedder=embedder).abstain_below == expected
+    assert Settings(embedder=embedder, relevance_threshold=0.3).abstain_below == 0.3
+    assert Settings(embedder="/models/my-embedder").abstain_below == 0.54
