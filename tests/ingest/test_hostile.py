@@ -164,7 +164,10 @@ try:
                                             max_file_mb={max_file_mb}))}}
 except LoaderError as err:
     outcome = {{"reason": err.reason}}
-outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the forking
+# test process's size (GBs once models are loaded) instead of this child's own peak.
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+outcome["peak_rss_mb"] = int(hwm.split()[1]) / 1024
 print(json.dumps(outcome))
 """
     done = subprocess.run(
