@@ -96,6 +96,38 @@ def read_and_split(
     )
 
 
+def read_outcome(
+    job: Job,
+    splitter: Any,
+    *,
+    max_file_mb: float,
+    pdf_password: str | None,
+    memory_mb: int | None = None,
+) -> Loaded | str:
+    """``read_and_split`` of one job, or why it failed: one bad file must not stop the others.
+
+    ``memory_mb`` is the reader's memory cap, named when a file runs into it.
+    """
+    try:
+        return read_and_split(
+            job.path,
+            job.root,
+            job.source,
+            splitter,
+            max_file_mb=max_file_mb,
+            pdf_password=pdf_password,
+        )
+    except LoaderError as exc:
+        return exc.reason
+    except MemoryError:
+        if memory_mb is None:
+            return "needs more memory to read than this machine has free"
+        return f"needs more than {memory_mb} MB of memory to read (KBQA_FILE_MEMORY_MB)"
+    except Exception as exc:  # noqa: BLE001 - a parser bug costs one file, not the ingest
+        log.debug("unexpected failure reading %s", job.path, exc_info=True)
+        return f"{type(exc).__name__}: {exc}"
+
+
 # --- parent side ----------------------------------------------------------------------------
 
 
@@ -221,7 +253,15 @@ class FileReader:
         """``(job, Loaded)`` or ``(job, failure reason)`` for each job, in order."""
         if self.timeout == 0:
             for job in jobs:
-                yield job, self._read_here(job)
+                yield (
+                    job,
+                    read_outcome(
+                        job,
+                        self.splitter,
+                        max_file_mb=self.max_file_mb,
+                        pdf_password=self.pdf_password,
+                    ),
+                )
             return
         waiting: deque[Job] = deque()
         pending = iter(jobs)
@@ -240,22 +280,6 @@ class FileReader:
                 yield waiting.popleft(), outcome
         finally:
             self._release(clean=not waiting)
-
-    def _read_here(self, job: Job) -> Loaded | str:
-        try:
-            return read_and_split(
-                job.path,
-                job.root,
-                job.source,
-                self.splitter,
-                max_file_mb=self.max_file_mb,
-                pdf_password=self.pdf_password,
-            )
-        except LoaderError as exc:
-            return exc.reason
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-            log.debug("unexpected failure reading %s", job.path, exc_info=True)
-            return f"{type(exc).__name__}: {exc}"
 
     def _config_message(self) -> tuple[Any, ...]:
         if self._config is None:
@@ -396,17 +420,9 @@ def _serve(recv: Connection, send: Connection) -> None:
             continue
         _, seq, path, root, source = message
         send.send(("start", seq, time.monotonic()))
-        try:
-            loaded = read_and_split(Path(path), Path(root), source, splitter, **options)
-        except LoaderError as exc:
-            send.send(("error", seq, exc.reason))
-        except MemoryError:
-            reason = f"needs more than {capped_mb} MB of memory to read (KBQA_FILE_MEMORY_MB)"
-            send.send(("error", seq, reason))
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-            send.send(("error", seq, f"{type(exc).__name__}: {exc}"))
-        else:
-            send.send(("ok", seq, loaded))
+        job = Job(seq, Path(path), Path(root), source)
+        outcome = read_outcome(job, splitter, memory_mb=capped_mb, **options)
+        send.send(("error", seq, outcome) if isinstance(outcome, str) else ("ok", seq, outcome))
 
 
 if __name__ == "__main__":
