@@ -31,11 +31,16 @@ QUESTIONS = (
 
 
 def corpus(folder: Path) -> None:
-    """Add FILES new documents (about 14 chunks each) and change solar.md, so the child both
-    adds chunks and deletes the old solar.md ones."""
+    """Add FILES new documents (about 27 chunks each) and change solar.md, so the child both
+    adds chunks and deletes the old solar.md ones.
+
+    Every word is numbered by its position, so no two chunks are the same text: exact duplicate
+    vectors crowd HNSW's neighbour lists, and the approximate search then missed the one planet
+    chunk in about one run in five (the insertion order, hence the graph, varies from run to run).
+    """
     words = "river mountain library engine harvest signal glacier copper violin orbit".split()
     for i in range(FILES):
-        body = " ".join(f"{words[(i + j) % len(words)]}{j % 7}" for j in range(300))
+        body = " ".join(f"{words[(i + j) % len(words)]}{j}" for j in range(300))
         (folder / f"notes{i:02d}.txt").write_text(f"Notes {i}. {body}.\n", encoding="utf-8")
     (folder / "lighthouse.txt").write_text(
         "The lighthouse keeper's cat is called Marmalade and sleeps beside the great lamp.\n",
