@@ -114,6 +114,11 @@ class KeywordIndex:
                 self._count = (version, int(row[0]))
             return self._count[1]
 
+    def is_empty(self) -> bool:
+        """Whether no chunk is indexed: one row read, whatever the size."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
+
     def data_version(self) -> int:
         """Changes whenever another connection (another process's ingest) commits here."""
         with self._lock:
