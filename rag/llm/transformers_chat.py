@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from rag.errors import ModelError
 from rag.llm.base import StreamingChat, check_fits, sampling_settings
@@ -37,6 +37,7 @@ class TransformersChat(StreamingChat):
 
     hf_model: Any = Field(exclude=True)
     tokenizer: Any = Field(exclude=True)
+    _stop_cache: dict[tuple[str, ...], Any] = PrivateAttr(default_factory=dict)
 
     @property
     def _llm_type(self) -> str:
@@ -71,9 +72,23 @@ class TransformersChat(StreamingChat):
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
-            kwargs["stop_strings"] = stop
-            kwargs["tokenizer"] = self.tokenizer
+            from transformers import StoppingCriteriaList
+
+            kwargs["stopping_criteria"] = StoppingCriteriaList([self._stop_criteria(tuple(stop))])
         return kwargs
+
+    def _stop_criteria(self, stop: tuple[str, ...]) -> Any:
+        """One ``StopStringCriteria`` per set of stop strings, kept for the model's life.
+
+        Not ``generate(stop_strings=...)``: that builds the criteria on every call, reading the
+        whole 151k-token vocabulary each time (0.32 s here, even with transformers' own cache),
+        which made the chain's first token 0.26 s slower than plain ``generate``.
+        """
+        from transformers import StopStringCriteria
+
+        if stop not in self._stop_cache:
+            self._stop_cache[stop] = StopStringCriteria(self.tokenizer, list(stop))
+        return self._stop_cache[stop]
 
     def _inputs(self, messages: list[BaseMessage], max_new_tokens: int) -> dict[str, Any]:
         prompt = self.render(messages)

@@ -410,3 +410,19 @@ def test_server_failures_are_clear_model_errors(failure, ingested, models, reque
     }[failure]
     assert expected in message
     assert elapsed < 2 + 8  # the configured timeout, plus retrieval; no retries
+
+
+@pytest.mark.integration
+def test_transformers_stop_strings_cut_the_answer_and_are_prepared_once(models):
+    llm = models.llm
+    prompt = messages("According to the context,")
+    full = llm.invoke(prompt, max_new_tokens=16).content
+    words = full.split()
+    assert len(words) >= 3, full
+    stop = words[2]
+    stopped = llm.invoke(prompt, stop=[stop], max_new_tokens=16).content
+    assert stop not in stopped and full.startswith(stopped.rstrip()), (full, stopped)
+    # The stop criteria (a pass over the whole vocabulary) is built once, not per call.
+    before = dict(llm._stop_cache)
+    llm.invoke(prompt, stop=[stop], max_new_tokens=4)
+    assert llm._stop_cache == before and (stop,) in before
