@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 # texts by length before batching, so the bigger the call the less padding: on the dev corpus
 # 256 chunks a call pad 14.6% extra tokens, 1,024 pad 4.4% (all at once: 2.2%).
 FLUSH_CHUNKS = 1024
+# The first flush is smaller, so the encoder starts as soon as a few files are read instead of
+# waiting for 1,024 chunks (1.5 s of idle encoder on the dev corpus).
+FIRST_FLUSH_CHUNKS = 128
 Progress = Callable[[int, int, str], None]
 
 
@@ -201,9 +204,20 @@ class Ingestor:
             raise LoaderError(str(root), "no such file or folder")
         root = root.resolve()
         report = IngestReport(kb=self.settings.kb, root=str(root))
-        with ingest_lock(self.settings.kb_dir / "ingest.lock", wait_seconds=2.0):
-            store = self.kb.writable_store()
+        lock = ingest_lock(self.settings.kb_dir / "ingest.lock", wait_seconds=2.0)
+        with lock, ExitStack() as stack:
             splitter = self.kb.splitter()
+            # Started now, so the file reader's imports overlap opening the store.
+            reader = stack.enter_context(
+                FileReader(
+                    splitter,
+                    timeout=self.settings.file_timeout,
+                    max_file_mb=self.settings.max_file_mb,
+                    pdf_password=self.settings.pdf_password,
+                    memory_mb=self.settings.file_memory_mb,
+                )
+            )
+            store = self.kb.writable_store()
             registry = self.kb.registry
             record_manager = self.kb.record_manager()
             candidates, other = discover(root, self.settings.extensions)
@@ -239,15 +253,9 @@ class Ingestor:
                     folder = root if root.is_dir() else cand.path.parent
                     yield Job(seq, cand.path, folder, cand.source, plan.stat.st_size)
 
-            reader = FileReader(
-                splitter,
-                timeout=self.settings.file_timeout,
-                max_file_mb=self.settings.max_file_mb,
-                pdf_password=self.settings.pdf_password,
-                memory_mb=self.settings.file_memory_mb,
-            )
             pending: list[Pending] = []
             n_pending = 0
+            flush_at = FIRST_FLUSH_CHUNKS
             for job, outcome in reader.read(jobs()):
                 result = self._pending(plans.pop(job.seq), outcome, splitter)
                 if isinstance(result, Pending):
@@ -255,9 +263,9 @@ class Ingestor:
                     n_pending += len(result.chunks)
                 else:
                     report.files.append(result)
-                if n_pending >= FLUSH_CHUNKS:
+                if n_pending >= flush_at:
                     self._flush(pending, store, record_manager, registry, root, report)
-                    pending, n_pending = [], 0
+                    pending, n_pending, flush_at = [], 0, FLUSH_CHUNKS
                 tick(job.source)
             self._flush(pending, store, record_manager, registry, root, report)
             if bar is not None:

