@@ -183,6 +183,7 @@ class TokenSplitter:
         self.tokenizer = _counting_tokenizer(tokenizer)
         self.chunk_size = chunk_size
         self.id = splitter_id(chunk_size, chunk_overlap)
+        self._lengths: dict[str, int] = {}
         self._splitter = _RunCuttingSplitter(
             # Our own length function: tokenizer.tokenize() warns about every text longer than
             # the model's window, which whole documents always are before they are split.
@@ -205,13 +206,23 @@ class TokenSplitter:
 
     def _length(self, text: str) -> int:
         """Tokens, but never under ``len(text) / MAX_CHARS_PER_TOKEN`` (see that constant)."""
-        return max(self.count_tokens(text), -(-len(text) // MAX_CHARS_PER_TOKEN))
+        # LangChain's splitter measures each piece when it splits and again when it merges:
+        # remembering the counts for the document at hand halves the tokenizer calls.
+        known = self._lengths.get(text)
+        if known is None:
+            known = max(self.count_tokens(text), -(-len(text) // MAX_CHARS_PER_TOKEN))
+            self._lengths[text] = known
+        return known
 
     def split(self, doc: Document) -> list[Document]:
         """Chunks of one loaded Document, with ``start_index`` into its text."""
-        if doc.metadata.get("mime") == "text/markdown":
-            return self._split_markdown(doc)
-        return self._splitter.split_documents([doc])
+        self._lengths.clear()
+        try:
+            if doc.metadata.get("mime") == "text/markdown":
+                return self._split_markdown(doc)
+            return self._splitter.split_documents([doc])
+        finally:
+            self._lengths.clear()
 
     def _split_markdown(self, doc: Document) -> list[Document]:
         chunks: list[Document] = []

@@ -40,6 +40,9 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 _LEGACY = ("cp1252", "gb18030", "cp950", "latin-1")
 _ASCII_ALNUM = re.compile("[A-Za-z0-9]")
 _TEXT_CONTROLS = frozenset("\t\n\r\f\v\x1b")
+# Unicode's control (Cc) and surrogate (Cs) characters other than _TEXT_CONTROLS, and U+FFFD:
+# one regex pass instead of a unicodedata lookup per character (a third of reading an HTML page).
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
 _MAX_BAD_SHARE = 0.1  # more control/unmappable characters than this and it is not text
 _SNIFF_BYTES = 64 * 1024  # guessing and scoring are slow on big files; a prefix is enough
 
@@ -239,12 +242,7 @@ def _checked(text: str) -> str:
     if "\x00" in text:
         raise ValueError(BINARY_REASON)
     sample = text[:_SNIFF_BYTES]
-    bad = sum(
-        1
-        for char in sample
-        if char == "\ufffd"
-        or (char not in _TEXT_CONTROLS and unicodedata.category(char) in ("Cc", "Cs"))
-    )
+    bad = len(_BAD_CHARS.findall(sample))
     if sample and bad > _MAX_BAD_SHARE * len(sample):
         raise ValueError(BINARY_REASON)
     return text
