@@ -23,9 +23,16 @@ pytestmark = pytest.mark.integration
 
 
 def slow_text(path: Path, megabytes: int = 4) -> Path:
-    """A real text file big enough that loading and splitting it takes seconds."""
-    sentence = "Splitting this file takes the reader a while, sentence after sentence. "
-    path.write_text(sentence * (megabytes * 2**20 // len(sentence)), encoding="utf-8")
+    """A real text file big enough that loading and splitting it takes seconds.
+
+    Every sentence differs: the splitter remembers the token counts of repeated pieces, so a
+    file of one sentence repeated would split in no time.
+    """
+    with path.open("w", encoding="utf-8") as out:
+        n = 0
+        while out.tell() < megabytes * 2**20:
+            out.write(f"Splitting sentence {n} of this file takes the reader a while. ")
+            n += 1
     return path
 
 
@@ -94,7 +101,8 @@ def test_a_reader_killed_mid_file_costs_that_file_only(make_kb, tmp_path):
 
     def kill_mid_file() -> None:
         # The idle reader uses no CPU; once it has used some, it is inside a-slow.txt.
-        while sum(child.cpu_times()[:2]) - idle_cpu < 0.3:
+        deadline = time.monotonic() + 120  # a reader that never gets busy fails the test below
+        while sum(child.cpu_times()[:2]) - idle_cpu < 0.3 and time.monotonic() < deadline:
             time.sleep(0.02)
         child.kill()
 
