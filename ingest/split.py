@@ -207,7 +207,7 @@ class TokenSplitter:
     def _length(self, text: str) -> int:
         """Tokens, but never under ``len(text) / MAX_CHARS_PER_TOKEN`` (see that constant)."""
         # LangChain's splitter measures each piece when it splits and again when it merges:
-        # remembering the counts for the document at hand halves the tokenizer calls.
+        # remembering the counts for the document at hand cuts the tokenizer calls to a third.
         known = self._lengths.get(text)
         if known is None:
             known = max(self.count_tokens(text), -(-len(text) // MAX_CHARS_PER_TOKEN))
