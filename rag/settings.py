@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         200, ge=16, le=8192, description="Chunk size in embedder tokens (MiniLM reads 256 at most)."
     )
     chunk_overlap: int = Field(30, ge=0, description="Overlap between chunks, in embedder tokens.")
-    # 8, not the usual 32-64: on this CPU, batches of 4-16 encode MiniLM 12 % faster than 64
+    # 8, not the usual 32-64: on this CPU, batches of 4-16 encode MiniLM 10-25 % faster than 64
     # (less padding and smaller attention matrices) and peak 400 MB lower (docs/benchmarks.md).
     embed_batch_size: int = Field(
         8, ge=1, description="Chunks per embedder forward pass (small is faster on CPU)."
