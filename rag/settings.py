@@ -1,7 +1,9 @@
 """One typed ``Settings`` object: every knob kbqa has, with its default and what it does.
 
 Precedence, highest first: keyword arguments in Python, ``KBQA_*`` environment variables,
-``kbqa.toml`` (or the file named by ``KBQA_CONFIG``), the defaults below.
+``kbqa.toml`` (or the file named by ``KBQA_CONFIG``, read each time a ``Settings`` is built), the
+defaults below. Building one also points the Hugging Face offline switches at its ``offline``
+(``rag.environment``). Fields marked ``loads_model`` are the ones a loaded model depends on.
 
 >>> from rag import Settings
 >>> Settings(top_k=3).top_k
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,15 +25,28 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from rag import registry
+from rag.environment import apply_hub_env
+
 DEFAULT_EXTENSIONS = (
     ".pdf .txt .text .md .markdown .rst .html .htm .docx .csv .json .jsonl .log"
 ).split()
 
+# Marks a field a loaded model depends on: changing it means loading models again (the app keys
+# its shared models on these, ``model_setting_names``).
+LOADS_MODEL = {"loads_model": True}
+_LANGUAGES = {("en",): "English", ("en", "zh"): "Chinese and English"}
 
-# The evidence score's scale follows the embedder's cosines (e5's are high for anything), so the
-# abstention threshold is calibrated per embedder on the dev set (docs/evaluation.md, "Abstention").
-ABSTAIN_BELOW = {"all-minilm-l6-v2": 0.54, "use-multilingual": 0.52, "multilingual-e5-small": 0.77}
-DEFAULT_ABSTAIN_BELOW = 0.54
+
+def _embedder_aliases() -> str:
+    return "; ".join(
+        f"{m.alias}, {_LANGUAGES.get(m.languages, ' '.join(m.languages))}"
+        for m in registry.EMBEDDERS.values()
+    )
+
+
+def _calibrated_thresholds() -> str:
+    return ", ".join(f"{m.abstain_below} {m.alias}" for m in registry.EMBEDDERS.values())
 
 
 class Settings(BaseSettings):
@@ -40,7 +56,6 @@ class Settings(BaseSettings):
         env_prefix="KBQA_",
         extra="forbid",
         validate_assignment=True,
-        toml_file=os.environ.get("KBQA_CONFIG", "kbqa.toml"),
     )
 
     # --- where things live -------------------------------------------------------------------
@@ -49,7 +64,9 @@ class Settings(BaseSettings):
     )
     kb: str = Field("default", description="Knowledge base name (one Chroma collection each).")
     model_cache_dir: Path = Field(
-        Path("~/.cache/kbqa"), description="Folder for converted model caches (safetensors)."
+        Path("~/.cache/kbqa"),
+        description="Folder for converted model caches (safetensors).",
+        json_schema_extra=LOADS_MODEL,
     )
     chroma_url: str | None = Field(
         None, description="Chroma server URL (http://127.0.0.1:8000); unset = embedded store."
@@ -57,42 +74,82 @@ class Settings(BaseSettings):
 
     # --- models ------------------------------------------------------------------------------
     embedder: str = Field(
-        "all-minilm-l6-v2",
-        description="Embedder: a packaged alias (all-minilm-l6-v2, English; use-multilingual or"
-        " multilingual-e5-small, Chinese and English), a local folder, or a hub id.",
+        registry.DEFAULT_EMBEDDER,
+        description=f"Embedder: a packaged alias ({_embedder_aliases()}), a local folder, or a hub"
+        " id.",
+        json_schema_extra=LOADS_MODEL,
     )
     llm_model: str = Field(
-        "qwen2.5-coder-0.5b",
-        description="Generator: packaged alias (qwen2.5-coder-0.5b, smollm2-135m), folder, .gguf or hub id.",
+        registry.DEFAULT_GENERATOR,
+        description=f"Generator: packaged alias ({', '.join(registry.GENERATORS)}), folder, .gguf"
+        " or hub id.",
+        json_schema_extra=LOADS_MODEL,
     )
     llm_backend: Literal["auto", "transformers", "llamacpp", "openai"] = Field(
         "auto",
         description="Generation backend: auto = openai when llm_base_url is set, llamacpp for a"
         " .gguf path, else transformers.",
+        json_schema_extra=LOADS_MODEL,
     )
     llm_base_url: str | None = Field(
-        None, description="OpenAI-compatible server (vLLM, TGI, llama.cpp server, Ollama) /v1 URL."
+        None,
+        description="OpenAI-compatible server (vLLM, TGI, llama.cpp server, Ollama) /v1 URL.",
+        json_schema_extra=LOADS_MODEL,
     )
-    llm_api_key: str | None = Field(None, description="API key for llm_base_url, if it needs one.")
-    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for a model server.")
+    llm_api_key: str | None = Field(
+        None,
+        description="API key for llm_base_url, if it needs one.",
+        json_schema_extra=LOADS_MODEL,
+    )
+    llm_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for a model server.", json_schema_extra=LOADS_MODEL
+    )
     offline: bool = Field(
-        True, description="Never contact a model hub (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE)."
+        True,
+        description="Never contact a model hub (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE).",
+        json_schema_extra=LOADS_MODEL,
     )
     torch_threads: int | None = Field(
-        None, description="CPU threads for torch and llama.cpp; unset = all cores."
+        None,
+        description="CPU threads for torch and llama.cpp; unset = all cores.",
+        json_schema_extra=LOADS_MODEL,
     )
 
     # --- generation --------------------------------------------------------------------------
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 = greedy.")
-    top_p: float = Field(
-        0.9, gt=0.0, le=1.0, description="Nucleus sampling mass (temperature > 0)."
+    # The chat model is built with these as its defaults (a call may override them).
+    temperature: float = Field(
+        0.0,
+        ge=0.0,
+        le=2.0,
+        description="Sampling temperature; 0 = greedy.",
+        json_schema_extra=LOADS_MODEL,
     )
-    max_new_tokens: int = Field(200, ge=1, le=8192, description="Most tokens one answer may have.")
+    top_p: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="Nucleus sampling mass (temperature > 0).",
+        json_schema_extra=LOADS_MODEL,
+    )
+    max_new_tokens: int = Field(
+        200,
+        ge=1,
+        le=8192,
+        description="Most tokens one answer may have.",
+        json_schema_extra=LOADS_MODEL,
+    )
     repetition_penalty: float = Field(
-        1.05, ge=1.0, le=2.0, description="Penalty on repeated tokens (1 = none)."
+        1.05,
+        ge=1.0,
+        le=2.0,
+        description="Penalty on repeated tokens (1 = none).",
+        json_schema_extra=LOADS_MODEL,
     )
     context_window: int | None = Field(
-        None, ge=256, description="Model context in tokens; unset = read from the model config."
+        None,
+        ge=256,
+        description="Model context in tokens; unset = read from the model config.",
+        json_schema_extra=LOADS_MODEL,
     )
     answer_language: Literal["auto", "en", "zh"] = Field(
         "auto", description="Prompt and refusal language; auto = the question's language."
@@ -106,7 +163,10 @@ class Settings(BaseSettings):
     # 8, not the usual 32-64: on this CPU, batches of 4-16 encode MiniLM 10-25 % faster than 64
     # (less padding and smaller attention matrices) and peak 400 MB lower (docs/benchmarks.md).
     embed_batch_size: int = Field(
-        8, ge=1, description="Chunks per embedder forward pass (small is faster on CPU)."
+        8,
+        ge=1,
+        description="Chunks per embedder forward pass (small is faster on CPU).",
+        json_schema_extra=LOADS_MODEL,
     )
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are refused.")
     extensions: list[str] = Field(
@@ -136,6 +196,7 @@ class Settings(BaseSettings):
     reranker: str | None = Field(
         None,
         description="Local cross-encoder folder that reranks the fused candidates (none ships).",
+        json_schema_extra=LOADS_MODEL,
     )
     relevance_threshold: float | None = Field(
         None,
@@ -143,7 +204,7 @@ class Settings(BaseSettings):
         le=1.0,
         description="Abstain when the evidence score (0.4 x IDF-weighted question coverage +"
         " 0.6 x best cosine similarity) is below this; unset = calibrated for the embedder"
-        " (0.54 MiniLM, 0.52 use-multilingual, 0.77 multilingual-e5-small; docs/evaluation.md).",
+        f" ({_calibrated_thresholds()}; docs/evaluation.md).",
     )
     citation_threshold: float = Field(
         0.45, ge=0.0, le=1.0, description="Least support score for an answer sentence to be cited."
@@ -162,7 +223,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        # The file is looked up now, not when the class is defined: KBQA_CONFIG may change.
+        toml_file = os.environ.get("KBQA_CONFIG", "kbqa.toml")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
     @field_validator("kb")
     @classmethod
@@ -190,6 +253,11 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _hub_env_follows_offline(self) -> Settings:
+        apply_hub_env(self.offline)
+        return self
+
     @property
     def cache_dir(self) -> Path:
         return self.model_cache_dir.expanduser()
@@ -199,12 +267,27 @@ class Settings(BaseSettings):
         """``relevance_threshold``, or the embedder's calibrated one when it is unset."""
         if self.relevance_threshold is not None:
             return self.relevance_threshold
-        return ABSTAIN_BELOW.get(self.embedder, DEFAULT_ABSTAIN_BELOW)
+        return registry.abstain_below(self.embedder)
 
     @property
     def kb_dir(self) -> Path:
         """Per-knowledge-base files beside Chroma: record manager, keyword index, lock."""
         return self.persist_dir / "kbqa" / self.kb
+
+
+def loads_model(field: FieldInfo) -> bool:
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("loads_model"))
+
+
+def model_setting_names() -> frozenset[str]:
+    """The settings a loaded model depends on (marked ``LOADS_MODEL``); the rest (store,
+    retrieval, ingestion, app) can change without loading any model again.
+
+    >>> sorted(model_setting_names())[:3]
+    ['context_window', 'embed_batch_size', 'embedder']
+    """
+    return frozenset(name for name, field in Settings.model_fields.items() if loads_model(field))
 
 
 def settings_table() -> str:

@@ -15,13 +15,11 @@ and stamping the metadata contract (``source``, ``page``, ``title``, ``lang``, `
 from __future__ import annotations
 
 import os
-import re
 import stat
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from langchain_core.documents import Document
 
@@ -33,6 +31,7 @@ from ingest.loaders.pdf import load_pdf
 from ingest.loaders.tabular import load_csv, load_json, load_jsonl
 from ingest.loaders.text import load_text
 from rag.errors import LoaderError
+from rag.text import detect_language  # the one language rule, shared with questions
 
 __all__ = [
     "LOADERS",
@@ -92,9 +91,6 @@ MIME_TYPES: dict[str, str] = {
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
 
-_CJK_CHAR = re.compile("[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\U00020000-\U0002fa1f]")
-_LETTER = re.compile(r"[^\W\d_]")  # what str.isalpha() accepts, give or take rare numerals
-_ZH_SHARE = 0.3  # CJK share of letters from which text counts as Chinese (it mixes in Latin terms)
 _MB = 1024 * 1024
 MAX_TITLE_CHARS = 300  # a title is shown beside every citation; a hostile file could make it huge
 
@@ -141,18 +137,6 @@ def load_file(
     if not stamped:
         raise LoaderError(str(path), "no text found")
     return stamped
-
-
-def detect_language(text: str) -> Literal["en", "zh"]:
-    """``"zh"`` when CJK characters are at least 30% of the letters in ``text``, else ``"en"``.
-
-    >>> detect_language("安装 kbqa 之后运行 ingest 命令"), detect_language("Install kbqa first.")
-    ('zh', 'en')
-    """
-    # Counted by regex substitution: a per-character Python loop took seconds on a 10 MB file.
-    cjk = _CJK_CHAR.subn("", text)[1]
-    letters = _LETTER.subn("", text)[1] if cjk else 0
-    return "zh" if letters and cjk >= _ZH_SHARE * letters else "en"
 
 
 def source_path(path: Path, root: Path) -> str:

