@@ -1,5 +1,8 @@
 """PDF via pypdf: one Document per page that has text, ``page`` 1-based.
 
+The text is cleaned (``pdf_clean``): ligatures spelled out, hyphenated words joined, footnote
+marks dropped, running headers, footers and page numbers removed.
+
 Scanned PDFs (no text layer) and encrypted PDFs without the right password are refused with a
 reason that says what to do; pypdf's own warnings about sloppy files are kept out of the log, since
 a real-world folder of PDFs would otherwise flood the ingest output.
@@ -29,6 +32,7 @@ from pypdf import (
 from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
 from ingest.loaders.limits import bomb_reason
+from ingest.loaders.pdf_clean import PageTextCollector, clean_pages
 from rag.errors import LoaderError
 
 if TYPE_CHECKING:
@@ -50,11 +54,10 @@ def load_pdf(path: Path, options: LoadOptions) -> list[Document]:
                 _decrypt(reader, path, options.pdf_password)
             _check_unpacked_size(reader, path, limit)
             title = _title(reader)
+            texts = [_page_text(page) for page in reader.pages]
+            unreadable = sum(text is None for text in texts)
             documents = []
-            unreadable = 0
-            for number, page in enumerate(reader.pages, start=1):
-                text = _page_text(page)
-                unreadable += text is None
+            for number, text in enumerate(clean_pages([text or "" for text in texts]), start=1):
                 if text:
                     metadata: dict[str, str | int] = {"page": number}
                     if title:
@@ -160,8 +163,10 @@ def _content_size(page: PageObject) -> int:
 
 def _page_text(page: PageObject) -> str | None:
     """The page's text; ``None`` when its content cannot be read (one bad page is dropped)."""
+    collector = PageTextCollector()
     try:
-        text = page.extract_text()
+        page.extract_text(visitor_text=collector)
+        text = collector.text()
     except (DependencyError, FileNotDecryptedError, LimitReachedError):
         raise
     except Exception:
