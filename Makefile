@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install test-deps ingest app lint clean
+.PHONY: run test test-fast browser install test-deps ingest app lint clean
 
 run: install ingest app
 
@@ -35,8 +35,27 @@ ingest: install
 app: install
 	$(BIN)/kbqa app
 
-test: test-deps
+# Everything: model weights, subprocesses, the browser, the full Hypothesis example counts.
+test: browser test-deps
 	$(BIN)/python -m pytest -q
+
+# No model weights (loading one fails the test), no slow tests, 10 Hypothesis examples.
+test-fast: test-deps
+	KBQA_TEST_NO_WEIGHTS=1 HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -q -m "not slow"
+
+# The browser tests drive Debian's Chromium and chromedriver (no browser download); CJK fonts
+# for the screenshots. Installed when missing if we are root, else the one command to run.
+BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-zenhei
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make test needs Chromium and chromedriver; install them with:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y $(BROWSER_PACKAGES)"; \
+	    exit 1; \
+	  fi; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
+	fi
 
 lint: test-deps
 	$(BIN)/ruff check rag ingest app tests bench

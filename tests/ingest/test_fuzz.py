@@ -30,9 +30,11 @@ PDF_DATA = Path(__file__).resolve().parents[1] / "data" / "pdf"
 PDF_SEEDS = ["toy.pdf", "issue-297.pdf", "two-different-pages.pdf", "commented.pdf"]
 LAST_RESORT = "could not be read ("
 
-# KBQA_FUZZ_EXAMPLES=5000 KBQA_FUZZ_RANDOM=1 runs a deeper, randomized hunt by hand.
+# The example count comes from the Hypothesis profile (conftest.py): 150 under `make test` and
+# CI, 10 under `make test-fast`. KBQA_FUZZ_EXAMPLES=5000 KBQA_FUZZ_RANDOM=1 runs a deeper,
+# randomized hunt by hand.
 FUZZ = settings(
-    max_examples=int(os.environ.get("KBQA_FUZZ_EXAMPLES", "150")),
+    max_examples=int(os.environ.get("KBQA_FUZZ_EXAMPLES", settings().max_examples)),
     deadline=10_000,  # ms; generous for a shared CPU, yet a quadratic blow-up would still show
     derandomize=not os.environ.get("KBQA_FUZZ_RANDOM"),
     database=None,

