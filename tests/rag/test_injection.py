@@ -164,6 +164,7 @@ def check_sources(answer, expected_ids: list[str]) -> None:
         assert c.snippet in by_n[c.n].text or c.snippet.rstrip("…") in by_n[c.n].text
 
 
+@pytest.mark.slow  # the real MiniLM embedder
 def test_sources_are_the_retrieved_passages_whatever_the_model_names(scripted, hostile):
     kb, fake = scripted(OBEYING)
     expected = [p.chunk_id for p in kb.retrieve(QUESTION)]
@@ -183,6 +184,7 @@ def test_sources_are_the_retrieved_passages_whatever_the_model_names(scripted, h
     assert (hostile / "secret.txt").read_text(encoding="utf-8") == SECRET
 
 
+@pytest.mark.slow  # the real MiniLM embedder
 def test_a_tool_call_from_the_model_is_never_run(scripted, hostile):
     kb, _ = scripted(TOOL_CALL)
     with watching() as events:
@@ -195,6 +197,7 @@ def test_a_tool_call_from_the_model_is_never_run(scripted, hostile):
     )
 
 
+@pytest.mark.slow  # the real MiniLM embedder
 def test_stream_of_an_obeying_model_is_only_text(scripted, hostile):
     kb, _ = scripted(OBEYING)
     stream = kb.stream(QUESTION)

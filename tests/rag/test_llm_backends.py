@@ -91,6 +91,7 @@ def test_llamacpp_backend_refuses_a_model_folder(tmp_path):
         load_chat_model(Settings(llm_backend="llamacpp", llm_model=str(tmp_path)))
 
 
+@pytest.mark.slow  # assembles the 491 MB Qwen GGUF when it is not cached yet
 def test_packaged_aliases_resolve_to_their_gguf_files():
     from rag.llm.llamacpp import gguf_file
 
@@ -412,6 +413,7 @@ def test_server_failures_are_clear_model_errors(failure, ingested, models, reque
     assert elapsed < 2 + 8  # the configured timeout, plus retrieval; no retries
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_transformers_stop_strings_cut_the_answer_and_are_prepared_once(models):
     llm = models.llm
