@@ -11,29 +11,31 @@ a per-file report.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.documents import Document
 from langchain_core.indexing import index
 
 from ingest.split import TokenSplitter
 from ingest.worker import FileReader, Job, Loaded
-from rag.errors import IngestLockedError, LoaderError
-from rag.store import FileRecord
-from rag.types import FileResult, IngestReport
+from rag.errors import LoaderError
+from rag.locks import ingest_lock
+from rag.types import FileRecord, FileResult, IngestReport
 
 if TYPE_CHECKING:
-    from rag.kb import KnowledgeBase
+    from langchain_core.indexing import RecordManager
+    from langchain_core.vectorstores import VectorStore
+
+    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,30 @@ FLUSH_CHUNKS = 1024
 # waiting for 1,024 chunks (1.5 s of idle encoder on the dev corpus).
 FIRST_FLUSH_CHUNKS = 128
 Progress = Callable[[int, int, str], None]
+
+
+class Registry(Protocol):
+    """Which files a knowledge base holds (``rag.store.FileRegistry``, or a fake in tests)."""
+
+    def get(self, source: str) -> FileRecord | None: ...
+
+    def all(self) -> list[FileRecord]: ...
+
+    def put(self, record: FileRecord) -> None: ...
+
+    def delete(self, source: str) -> None: ...
+
+
+def remove_source(
+    source: str, *, store: VectorStore, record_manager: RecordManager, registry: Registry
+) -> int:
+    """Delete one file's chunks from the store and the record manager; forget the file."""
+    keys = record_manager.list_keys(group_ids=[source])
+    if keys:
+        store.delete(keys)
+        record_manager.delete_keys(keys)
+    registry.delete(source)
+    return len(keys)
 
 
 @dataclass
@@ -129,34 +155,9 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The file's sha256 (``hashlib.file_digest``: no Python loop over blocks)."""
     with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@contextmanager
-def ingest_lock(path: Path, wait_seconds: float = 0.0) -> Iterator[None]:
-    """One ingest per knowledge base at a time; a second one waits or refuses clearly."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise IngestLockedError(
-                        f"another ingest is writing to this knowledge base ({path}); wait for it"
-                        " to finish and run again"
-                    ) from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass
@@ -182,11 +183,31 @@ class Pending:
 
 
 class Ingestor:
-    """Runs the pipeline for one knowledge base (see module docstring)."""
+    """Runs the pipeline for one knowledge base (see module docstring).
 
-    def __init__(self, kb: KnowledgeBase) -> None:
-        self.kb = kb
-        self.settings = kb.settings
+    Its parts are handed in: ``splitter`` cuts documents into chunks, ``open_store`` returns the
+    store to write (called under the ingest lock, after the file reader has started, so opening
+    it overlaps the reader's imports), ``registry`` and ``record_manager`` keep the bookkeeping,
+    and ``embedder_id`` is stamped on every chunk. ``settings`` gives the knowledge base's name,
+    folder and the reader's limits.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        splitter: TokenSplitter,
+        open_store: Callable[[], VectorStore],
+        registry: Registry,
+        record_manager: RecordManager,
+        embedder_id: str,
+    ) -> None:
+        self.settings = settings
+        self.splitter = splitter
+        self.open_store = open_store
+        self.registry = registry
+        self.record_manager = record_manager
+        self.embedder_id = embedder_id
 
     def run(
         self,
@@ -206,7 +227,7 @@ class Ingestor:
         report = IngestReport(kb=self.settings.kb, root=str(root))
         lock = ingest_lock(self.settings.kb_dir / "ingest.lock", wait_seconds=2.0)
         with lock, ExitStack() as stack:
-            splitter = self.kb.splitter()
+            splitter = self.splitter
             # Started now, so the file reader's imports overlap opening the store.
             reader = stack.enter_context(
                 FileReader(
@@ -217,9 +238,9 @@ class Ingestor:
                     memory_mb=self.settings.file_memory_mb,
                 )
             )
-            store = self.kb.writable_store()
-            registry = self.kb.registry
-            record_manager = self.kb.record_manager()
+            store = self.open_store()
+            registry = self.registry
+            record_manager = self.record_manager
             candidates, other = discover(root, self.settings.extensions)
             if only is not None:
                 candidates = [c for c in candidates if c.source in only]
@@ -274,7 +295,12 @@ class Ingestor:
                 failed = {f.source for f in report.files if f.status == "failed"}
                 for record in registry.all():
                     if record.root == str(root) and record.source not in seen | failed:
-                        report.chunks_deleted += self.kb.remove_source(record.source, store=store)
+                        report.chunks_deleted += remove_source(
+                            record.source,
+                            store=store,
+                            record_manager=record_manager,
+                            registry=registry,
+                        )
                         report.files.append(
                             FileResult(record.source, "removed", chunks=record.chunks)
                         )
@@ -282,7 +308,7 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _plan(self, cand: Candidate, registry: Any) -> Plan | FileResult:
+    def _plan(self, cand: Candidate, registry: Registry) -> Plan | FileResult:
         """Hash the file; an unchanged one is settled without being read."""
         try:
             before = cand.path.stat()
@@ -320,7 +346,7 @@ class Ingestor:
                 file_sha256=plan.sha,
                 chunk=position,
                 splitter=splitter.id,
-                embedder=self.kb.embedder_id,
+                embedder=self.embedder_id,
             )
         return Pending(
             candidate=plan.candidate,

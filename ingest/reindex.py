@@ -10,15 +10,19 @@ from __future__ import annotations
 import argparse
 import shutil
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import KbqaError, KnowledgeBaseNotFoundError
-from rag.types import IngestReport
+from rag.types import FileResult, IngestReport
+
+if TYPE_CHECKING:
+    from rag.kb import KnowledgeBase
 
 
-def reindex(kb: Any, *, force: bool = False) -> IngestReport:
-    """Rebuild ``kb`` (a ``KnowledgeBase``) from the files its registry lists; returns the report."""
+def reindex(kb: KnowledgeBase, *, force: bool = False) -> IngestReport:
+    """Rebuild ``kb`` from the files its registry lists; returns the report."""
     from rag.kb import KnowledgeBase
 
     if not kb.exists():
@@ -39,8 +43,6 @@ def reindex(kb: Any, *, force: bool = False) -> IngestReport:
         total.seconds += part.seconds
         missing = sources - {f.source for f in part.files}
         for source in sorted(missing):
-            from rag.types import FileResult
-
             total.files.append(FileResult(source, "failed", reason=f"no longer found under {root}"))
     if not total.ok and not force:
         temp.drop()
@@ -53,18 +55,15 @@ def reindex(kb: Any, *, force: bool = False) -> IngestReport:
     return total
 
 
-def _switch(kb: Any, temp: Any) -> None:
+def _switch(kb: KnowledgeBase, temp: KnowledgeBase) -> None:
     """Swap the rebuilt collection and its files in place of the old ones."""
     client = kb.client
     old_name = f"{kb.name}.old"
     for stale in (old_name,):
         if stale in [c.name for c in client.list_collections()]:
             client.delete_collection(stale)
-    for obj in (kb, temp):  # release SQLite handles before moving their files
-        for attr in ("registry", "keyword", "_record_manager", "store", "search"):
-            handle = obj.__dict__.pop(attr, None)
-            if hasattr(handle, "close"):
-                handle.close()
+    kb.close()  # release SQLite handles before moving their files
+    temp.close()
     client.get_collection(kb.name).modify(name=old_name)
     client.get_collection(temp.name).modify(name=kb.name)
     old_dir = kb.settings.kb_dir.with_name(old_name)
@@ -76,21 +75,25 @@ def _switch(kb: Any, temp: Any) -> None:
     shutil.rmtree(old_dir, ignore_errors=True)
 
 
-def add_reindex_command(sub: Any, common: Any) -> None:
+def add_reindex_command(
+    sub: Any, common: Any, open_kb: Callable[[argparse.Namespace], KnowledgeBase]
+) -> None:
+    """Add ``kbqa reindex``; ``open_kb`` opens the knowledge base the arguments name."""
     p = common(
         sub.add_parser(
             "reindex", help="rebuild a knowledge base after changing embedder or chunking"
         )
     )
     p.add_argument("--force", action="store_true", help="switch even if some files fail")
-    p.set_defaults(func=_cmd_reindex)
+    p.set_defaults(func=lambda args: _cmd_reindex(args, open_kb))
 
 
-def _cmd_reindex(args: argparse.Namespace) -> int:
+def _cmd_reindex(
+    args: argparse.Namespace, open_kb: Callable[[argparse.Namespace], KnowledgeBase]
+) -> int:
     from ingest.report import print_report
-    from rag.cli import _kb
 
-    kb = _kb(args)
+    kb = open_kb(args)
     report = reindex(kb, force=args.force)
     print_report(report)
     print(

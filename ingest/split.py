@@ -16,8 +16,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tokenizers import Tokenizer
 
 from rag.errors import ConfigError
-
-SPLITTER_VERSION = "v1"  # bump when splitting changes what chunks come out
+from rag.types import SPLITTER_VERSION, splitter_id  # noqa: F401 - SPLITTER_VERSION re-exported
 
 # Paragraphs, lines, then sentence ends (Chinese full-width first), then clauses, then words.
 SEPARATORS = [
@@ -42,10 +41,6 @@ SEPARATORS = [
 _HEADER = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 MAX_BREADCRUMB_CHARS = 120
-
-
-def splitter_id(chunk_size: int, chunk_overlap: int) -> str:
-    return f"recursive-{SPLITTER_VERSION}-{chunk_size}-{chunk_overlap}"
 
 
 @dataclass

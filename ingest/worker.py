@@ -7,6 +7,8 @@ whole ingest with it. So kbqa reads each file in a long-lived child process (``p
 ingest.worker``) and, when a file runs past ``file_timeout`` or the child dies, reports that one
 file, kills the child and starts a fresh one for the rest. The child's address space is capped
 and it refuses every network call (an audit hook), so no parser can reach outside the machine.
+The cap is set again for each ingest, from that ingest's ``file_memory_mb``: a child kept between
+ingests serves the next one under the cap the next one asks for.
 
 The child reads ahead: while the ingest process embeds a batch of chunks, the child is already
 loading and splitting the next files, on the other core.
@@ -397,15 +399,26 @@ def _refuse_network(event: str, args: tuple[Any, ...]) -> None:
         raise PermissionError(f"kbqa's file reader never uses the network ({event})")
 
 
-def _cap_memory(memory_mb: int) -> None:
-    """Limit the address space to what is mapped now plus ``memory_mb``."""
-    mapped = 0
+def _mapped_bytes() -> int:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmSize:"):
-                mapped = int(line.split()[1]) * 1024
-    limit = mapped + memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+                return int(line.split()[1]) * 1024
+    return 0  # pragma: no cover - every Linux has VmSize
+
+
+def _cap_memory(memory_mb: int | None) -> None:
+    """Limit the address space to what is mapped now plus ``memory_mb``; ``None`` lifts the cap.
+
+    Only the soft limit moves: a process may lower its hard limit but never raise it again, and
+    the next ingest this child serves may ask for more (``KBQA_FILE_MEMORY_MB`` changed in a
+    running app).
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = hard if memory_mb is None else _mapped_bytes() + memory_mb * 2**20
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _exit_with_parent() -> None:
@@ -425,24 +438,26 @@ def _serve(recv: Connection, send: Connection) -> None:
     send.send(("hello", os.getpid(), None))
     splitter: Any = None
     options: dict[str, Any] = {}
-    capped_mb = 0  # the address-space cap is set once, by the first ingest this child serves
     while True:
         try:
             message = recv.recv()
         except EOFError:
             return
-        if message[0] == "config":
+        if message[0] == "config":  # a new ingest: its splitter, options and memory cap
             _, _, blob, max_file_mb, pdf_password, memory_mb = message
+            _cap_memory(None)  # the splitter loads outside any file's budget
             splitter = pickle.loads(blob)
-            options = {"max_file_mb": max_file_mb, "pdf_password": pdf_password}
-            if not capped_mb:
-                _cap_memory(memory_mb)
-                capped_mb = memory_mb
+            options = {
+                "max_file_mb": max_file_mb,
+                "pdf_password": pdf_password,
+                "memory_mb": memory_mb,
+            }
+            _cap_memory(memory_mb)
             continue
         _, seq, path, root, source = message
         send.send(("start", seq, time.monotonic()))
         job = Job(seq, Path(path), Path(root), source)
-        outcome = read_outcome(job, splitter, memory_mb=capped_mb, **options)
+        outcome = read_outcome(job, splitter, **options)
         send.send(("error", seq, outcome) if isinstance(outcome, str) else ("ok", seq, outcome))
 
 

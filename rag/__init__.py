@@ -22,12 +22,15 @@ from rag.errors import (  # noqa: E402
     LoaderError,
     ModelError,
     QuestionError,
+    UnknownOptionError,
 )
+from rag.options import AskOptions  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.types import Answer, Citation, FileResult, IngestReport, Passage  # noqa: E402
 
 __all__ = [
     "Answer",
+    "AskOptions",
     "Citation",
     "ConfigError",
     "EmbedderMismatchError",
@@ -43,6 +46,7 @@ __all__ = [
     "Passage",
     "QuestionError",
     "Settings",
+    "UnknownOptionError",
 ]
 
 

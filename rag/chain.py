@@ -1,24 +1,34 @@
 """The question-answering chain: condense → retrieve → prompt → generate → cite.
 
-``AnswerStream`` yields answer text as the model writes it; once exhausted, ``.answer`` holds the
-checked ``Answer``. ``KnowledgeBase.ask`` simply drains one.
+``AnswerChain`` is built from a passage search and a chat model; ``AnswerStream`` yields answer
+text as the model writes it and, once exhausted, ``.answer`` holds the checked ``Answer``.
+Nothing here knows about ``KnowledgeBase``: the facade hands the parts in, a test hands fakes.
+
+>>> from langchain_core.language_models import GenericFakeChatModel
+>>> class OnePassage:
+...     def retrieve(self, query, *, top_k=None, sources=None, hybrid=None):
+...         return [Passage(1, "c1", "solar.md", None, "Jupiter is the largest planet.", 1.0)]
+...     def evidence(self, question, passages):
+...         return 1.0
+>>> chain = AnswerChain(OnePassage(), GenericFakeChatModel(
+...     messages=iter(["Jupiter is the largest planet [1]."])))
+>>> answer = chain.ask("Which planet is the largest?")
+>>> answer.abstained, [c.source for c in answer.citations]
+(False, ['solar.md'])
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
 from rag import prompts
 from rag.citations import attribute
 from rag.errors import QuestionError
-from rag.llm.base import SAMPLING_KEYS
+from rag.options import AskOptions
 from rag.text import detect_language
 from rag.types import Answer, Passage
-
-if TYPE_CHECKING:
-    from rag.kb import KnowledgeBase
 
 MAX_QUESTION_CHARS = 2000
 History = Sequence[tuple[str, str]]  # (role "user" | "assistant", text)
@@ -36,16 +46,106 @@ def check_question(question: Any) -> str:
     return question
 
 
+class PassageSearch(Protocol):
+    """What the chain reads passages with (``KnowledgeBase`` provides it over its store)."""
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        top_k: int | None = None,
+        sources: Sequence[str] | None = None,
+        hybrid: bool | None = None,
+    ) -> list[Passage]: ...
+
+    def evidence(self, question: str, passages: Sequence[Passage]) -> float: ...
+
+
+ChatModel = Any  # a LangChain chat model; kbqa's backends add ``rag.llm.ChatBackend``'s members
+# The chat model itself, or a function that loads it on first use (abstaining needs none).
+ChatModelSource = ChatModel | Callable[[], ChatModel]
+
+
+class AnswerChain:
+    """condense → retrieve → prompt → generate → cite, from a search and a chat model.
+
+    ``abstain_below``: the evidence below which the chain refuses instead of answering;
+    ``citation_threshold``: how well a sentence must match a passage to cite it;
+    ``answer_language``: ``"en"``, ``"zh"`` or ``"auto"`` (the question's language).
+    """
+
+    def __init__(
+        self,
+        search: PassageSearch,
+        chat_model: ChatModelSource,
+        *,
+        abstain_below: float = 0.0,
+        citation_threshold: float = 0.0,
+        answer_language: str = "auto",
+    ) -> None:
+        self.search = search
+        self._chat_model = chat_model
+        self.abstain_below = abstain_below
+        self.citation_threshold = citation_threshold
+        self.answer_language = answer_language
+
+    @property
+    def chat_model(self) -> ChatModel:
+        model = self._chat_model
+        if callable(model) and not hasattr(model, "stream"):
+            return model()
+        return model
+
+    def stream(
+        self, question: str, history: History | None = None, options: AskOptions | None = None
+    ) -> AnswerStream:
+        return AnswerStream(self, question, history, options or AskOptions())
+
+    def ask(
+        self, question: str, history: History | None = None, options: AskOptions | None = None
+    ) -> Answer:
+        stream = self.stream(question, history, options)
+        for _ in stream:
+            pass
+        assert stream.answer is not None
+        return stream.answer
+
+    def condense(self, history: History, question: str, lang: str) -> str:
+        return condense(self.chat_model, history, question, lang)
+
+
+def condense(llm: ChatModel, history: History, question: str, lang: str) -> str:
+    """A follow-up rewritten as a standalone question from the history that fits the model."""
+    window = getattr(llm, "context_window", None)
+    count = getattr(llm, "count_tokens", None) or _rough_tokens
+    trimmed = trim_history(history, (window or 4096) // 2, count)
+    if not trimmed:
+        return question
+    text = llm.invoke(
+        prompts.condense_messages(trimmed, question, lang), max_new_tokens=48, temperature=0.0
+    ).content
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line or question
+
+
+def _rough_tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
 class AnswerStream:
     """Iterate for answer text pieces; ``.answer`` is the final ``Answer`` afterwards."""
 
     def __init__(
-        self, kb: KnowledgeBase, question: str, history: History | None, **overrides: Any
+        self,
+        chain: AnswerChain,
+        question: str,
+        history: History | None = None,
+        options: AskOptions | None = None,
     ) -> None:
-        self.kb = kb
+        self.chain = chain
         self.question = check_question(question)
         self.history = list(history or [])
-        self.overrides = overrides
+        self.options = options or AskOptions()
         self.answer: Answer | None = None
         self._iter = self._run()
 
@@ -56,34 +156,31 @@ class AnswerStream:
         return next(self._iter)
 
     def _lang(self) -> str:
-        forced = self.overrides.get("answer_language") or self.kb.settings.answer_language
+        forced = self.options.answer_language or self.chain.answer_language
         return forced if forced in ("en", "zh") else detect_language(self.question)
 
     def _run(self) -> Iterator[str]:
-        s = self.kb.settings
+        chain, opts = self.chain, self.options
         t0 = time.perf_counter()
         lang = self._lang()
         timings: dict[str, float] = {}
         query = self.question
         if self.history:
-            standalone = self.kb.condense(self.history, self.question, lang)
+            standalone = chain.condense(self.history, self.question, lang)
             last_user = next((t for r, t in reversed(self.history) if r == "user"), "")
             # The small model's rewrite can drop the topic; the last question keeps it in reach.
             query = f"{standalone} {last_user}".strip()
             timings["condense"] = round(time.perf_counter() - t0, 3)
         t1 = time.perf_counter()
-        passages = self.kb.retrieve(
-            query,
-            top_k=self.overrides.get("top_k"),
-            sources=self.overrides.get("sources"),
-            hybrid=self.overrides.get("hybrid"),
+        passages = chain.search.retrieve(
+            query, top_k=opts.top_k, sources=opts.sources, hybrid=opts.hybrid
         )
         timings["retrieve"] = round(time.perf_counter() - t1, 3)
-        threshold = self.overrides.get("relevance_threshold")
+        threshold = opts.relevance_threshold
         if threshold is None:
-            threshold = s.abstain_below
+            threshold = chain.abstain_below
         # The retrieval query, so a follow-up is judged with the topic it continues.
-        evidence = self.kb.evidence(query, passages) if passages else 0.0
+        evidence = chain.search.evidence(query, passages) if passages else 0.0
         if not passages or evidence < threshold:
             refusal = prompts.REFUSAL[lang]
             yield refusal
@@ -99,13 +196,12 @@ class AnswerStream:
                 standalone_question=query if self.history else None,
             )
             return
-        llm = self.kb.llm
+        llm = chain.chat_model
         passages = self._fit(passages, lang, llm)
         messages = prompts.answer_messages(self.question, passages, lang)
-        knobs = {k: self.overrides[k] for k in SAMPLING_KEYS if self.overrides.get(k) is not None}
         pieces: list[str] = []
         t2 = time.perf_counter()
-        for chunk in llm.stream(messages, stop=prompts.STOP, **knobs):
+        for chunk in llm.stream(messages, stop=prompts.STOP, **opts.sampling()):
             text = str(chunk.content)
             if not text:
                 continue
@@ -120,10 +216,10 @@ class AnswerStream:
         raw = raw.strip()
         abstained = not raw or prompts.is_refusal(raw)
         if abstained:
-            attributed = attribute("", passages, s.citation_threshold)
+            attributed = attribute("", passages, chain.citation_threshold)
             text = prompts.REFUSAL[lang]
         else:
-            attributed = attribute(raw, passages, s.citation_threshold, question=query)
+            attributed = attribute(raw, passages, chain.citation_threshold, question=query)
             text = attributed.text
         timings["total"] = round(time.perf_counter() - t0, 3)
         self.answer = Answer(
@@ -142,9 +238,10 @@ class AnswerStream:
 
     def _fit(self, passages: list[Passage], lang: str, llm: Any) -> list[Passage]:
         """Drop the lowest-ranked passages until prompt + answer fit the context window."""
-        budget = llm.context_window - int(
-            self.overrides.get("max_new_tokens") or llm.max_new_tokens
-        )
+        window = getattr(llm, "context_window", None)
+        if window is None or not hasattr(llm, "render"):  # a plain LangChain chat model
+            return list(passages)
+        budget = window - int(self.options.max_new_tokens or llm.max_new_tokens)
         kept = list(passages)
         while (
             len(kept) > 1

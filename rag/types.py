@@ -7,6 +7,34 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+# Chunking identity: recorded on every chunk and on the collection, so a store built with other
+# splitting is detected. Here, not in ingest, because answering checks it too.
+SPLITTER_VERSION = "v1"  # bump when splitting changes what chunks come out
+
+
+def splitter_id(chunk_size: int, chunk_overlap: int) -> str:
+    """The id a collection records for the splitting it was built with.
+
+    >>> splitter_id(200, 30)
+    'recursive-v1-200-30'
+    """
+    return f"recursive-{SPLITTER_VERSION}-{chunk_size}-{chunk_overlap}"
+
+
+@dataclass
+class FileRecord:
+    """One ingested file as the registry remembers it."""
+
+    source: str
+    file_sha256: str
+    size: int
+    chunks: int
+    pages: int
+    title: str
+    lang: str
+    ingested_at: float
+    root: str = ""
+
 
 @dataclass
 class Passage:

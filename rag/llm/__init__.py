@@ -20,10 +20,10 @@ setting (``KBQA_LLM_BACKEND``), never a code change: every backend is a ``BaseCh
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rag.llm.transformers_chat import TransformersChat, load_transformers_chat
+from rag.models import BACKENDS, Backend, resolve_backend
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -32,15 +32,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "Backend",
     "ChatBackend",
     "TransformersChat",
     "load_chat_model",
     "load_transformers_chat",
     "resolve_backend",
 ]
-
-Backend = Literal["transformers", "llamacpp", "openai"]
-BACKENDS: tuple[Backend, ...] = ("transformers", "llamacpp", "openai")
 
 
 @runtime_checkable
@@ -57,17 +55,6 @@ class ChatBackend(Protocol):
     def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Any: ...
 
     def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any: ...
-
-
-def resolve_backend(settings: Settings) -> Backend:
-    """The backend ``settings`` select (``auto`` resolved; see module docstring)."""
-    if settings.llm_backend != "auto":
-        return settings.llm_backend
-    if settings.llm_base_url:
-        return "openai"
-    if Path(settings.llm_model).suffix.lower() == ".gguf":
-        return "llamacpp"
-    return "transformers"
 
 
 def load_chat_model(settings: Settings) -> ChatBackend:

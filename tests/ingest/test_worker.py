@@ -18,6 +18,7 @@ import pytest
 
 import ingest.worker as worker
 from tests.helpers import assert_consistent
+from tests.ingest.whole_document import ConnectingSplitter, WholeDocument
 
 pytestmark = pytest.mark.integration
 
@@ -119,17 +120,60 @@ def test_a_reader_killed_mid_file_costs_that_file_only(make_kb, tmp_path):
     assert_consistent(kb)
 
 
-def test_a_file_needing_more_memory_than_the_cap_fails_alone(make_kb, tmp_path):
-    kb = make_kb(file_memory_mb=256, max_file_mb=1000)
+def read_with_cap(jobs: list[worker.Job], memory_mb: int) -> tuple[dict[str, object], int]:
+    """Each job's outcome through a real reader process capped at ``memory_mb``, and its pid."""
+    reader = worker.FileReader(
+        WholeDocument(), timeout=120, max_file_mb=1000, pdf_password=None, memory_mb=memory_mb
+    )
+    with reader:
+        outcomes = {job.source: outcome for job, outcome in reader.read(jobs)}
+    return outcomes, worker._idle[-1].proc.pid  # the reader goes back to the pool, alive
+
+
+def address_space_headroom_mb(pid: int) -> float:
+    """The child's soft RLIMIT_AS minus what it has mapped now, in MB (read from /proc)."""
+    limits = Path(f"/proc/{pid}/limits").read_text().splitlines()
+    [soft] = [line.split()[3] for line in limits if line.startswith("Max address space")]
+    assert soft != "unlimited", "the reader runs without a memory cap"
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    [mapped_kb] = [int(line.split()[1]) for line in status if line.startswith("VmSize:")]
+    return (int(soft) - mapped_kb * 1024) / 2**20
+
+
+def jobs_for(folder: Path, *names: str) -> list[worker.Job]:
+    return [
+        worker.Job(seq, folder / name, folder, name, (folder / name).stat().st_size)
+        for seq, name in enumerate(names)
+    ]
+
+
+@pytest.mark.slow
+def test_each_ingest_reads_under_the_memory_cap_it_asks_for(tmp_path):
     folder = tmp_path / "docs"
     small_docs(folder, 1)
-    with open(folder / "giant.txt", "wb") as handle:  # 400 MB of text; reading it needs more
-        handle.write(b"word " * (80 * 2**20))
-    report = kb.ingest(folder)
-    files = by_source(report)
-    assert files["giant.txt"].status == "failed"
-    assert "MB of memory to read (KBQA_FILE_MEMORY_MB)" in files["giant.txt"].reason
-    assert files["note0.txt"].status == "added"
+    with open(folder / "big.txt", "wb") as handle:
+        # 40 MB of text: reading it maps about 420 MB (decoding and normalising copy it).
+        handle.write(b"word " * (8 * 2**20))
+    note = jobs_for(folder, "note0.txt")
+
+    outcomes, pid = read_with_cap(note, 256)
+    assert isinstance(outcomes["note0.txt"], worker.Loaded)
+    assert 192 < address_space_headroom_mb(pid) <= 256
+    # The same process, kept between ingests, serves the next one under its own cap.
+    outcomes, same = read_with_cap(note, 1024)
+    assert same == pid
+    assert 960 < address_space_headroom_mb(pid) <= 1024
+
+    # A file that needs more than 256 MB fails alone under 256 MB and is read under 1024 MB.
+    outcomes, same = read_with_cap(jobs_for(folder, "big.txt", "note0.txt"), 256)
+    assert same == pid
+    assert outcomes["big.txt"] == ("needs more than 256 MB of memory to read (KBQA_FILE_MEMORY_MB)")
+    assert isinstance(outcomes["note0.txt"], worker.Loaded)
+    outcomes, same = read_with_cap(jobs_for(folder, "big.txt"), 1024)
+    assert same == pid
+    loaded = outcomes["big.txt"]
+    assert isinstance(loaded, worker.Loaded), loaded
+    assert len(loaded.chunks[0][0]) > 39 * 2**20
 
 
 def test_files_that_change_or_vanish_while_ingested_are_reported_and_kept_for_next_run(
@@ -224,3 +268,16 @@ def test_the_reader_refuses_every_network_call():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert "kbqa's file reader never uses the network" in out
+
+
+def test_the_reader_process_runs_with_the_network_refused(tmp_path):
+    # Code running in the reader (a parser, here the splitter) that opens a socket is refused by
+    # the audit hook; without it the connection would be tried (and refused by the port instead).
+    folder = tmp_path / "docs"
+    small_docs(folder, 1)
+    reader = worker.FileReader(
+        ConnectingSplitter(), timeout=60, max_file_mb=1, pdf_password=None, memory_mb=512
+    )
+    with reader:
+        [(_, outcome)] = list(reader.read(jobs_for(folder, "note0.txt")))
+    assert outcome.startswith("PermissionError: kbqa's file reader never uses the network")
