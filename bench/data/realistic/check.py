@@ -210,6 +210,14 @@ def main() -> int:
         check_item(q, where, rep, need_kind=True)
         if q.get("answers") and "doc_lang" not in q:
             rep.error(where, "missing doc_lang")
+        crossing = bool(q.get("answers")) and q.get("lang") != q.get("doc_lang")
+        if crossing != (q.get("kind") == "cross-lingual"):
+            rep.error(where, "kind 'cross-lingual' exactly when lang differs from doc_lang")
+        if q.get("kind") == "cross-lingual" and q.get("subkind") not in KINDS - {
+            "cross-lingual",
+            "unanswerable",
+        }:
+            rep.error(where, f"cross-lingual question needs a subkind, got {q.get('subkind')!r}")
 
     turns_total = 0
     conv_kinds: Counter[str] = Counter()
@@ -230,6 +238,7 @@ def main() -> int:
     n = len(questions)
     by_lang = Counter(q.get("lang") for q in questions)
     by_kind = Counter(q.get("kind") for q in questions)
+    by_type = Counter(q.get("subkind") or q.get("kind") for q in questions)
     unanswerable = sum(1 for q in questions if not q.get("answers"))
     zh_over_en = sum(1 for q in questions if q.get("lang") == "zh" and q.get("doc_lang") == "en")
     en_over_zh = sum(1 for q in questions if q.get("lang") == "en" and q.get("doc_lang") == "zh")
@@ -273,6 +282,7 @@ def main() -> int:
         f"({unanswerable / max(n, 1):.0%})  zh->en-doc {zh_over_en}  en->zh-doc {en_over_zh}"
     )
     print(f"  by kind {dict(sorted(by_kind.items()))}")
+    print(f"  by type (subkind of cross-lingual ones) {dict(sorted(by_type.items()))}")
     print(f"  documents used as gold: {len(docs_used)}")
     conv_langs = Counter(t.get("lang") for c in conversations for t in c.get("turns", []))
     conv_unans = sum(1 for c in conversations for t in c.get("turns", []) if not t.get("answers"))
