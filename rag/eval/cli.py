@@ -38,14 +38,24 @@ def add_eval_command(sub: Any, common: Any) -> None:
     p = common(
         sub.add_parser(
             "eval",
-            help="score retrieval and answers on a QA dataset (SQuAD JSON or JSON Lines)",
+            help="score retrieval and answers on a QA dataset (SQuAD JSON, JSON Lines or a folder)",
             description="Build a knowledge base from the dataset's passages (some articles held"
-            " out to test refusals), ask its questions and write report.md, results.json and"
-            " plots. --kb defaults to eval-<dataset stem>, --persist-dir to OUT/store.",
+            " out to test refusals) or, for a folder, from its corpus/ documents as they are; ask"
+            " its questions and conversations and write report.md, results.json and plots."
+            " --kb defaults to eval-<dataset name>, --persist-dir to OUT/store.",
         )
     )
-    p.add_argument("dataset", help="SQuAD-style JSON or JSON Lines of {question, answers, source?}")
-    p.add_argument("--limit", type=_count, help="answerable questions to ask (default: all)")
+    p.add_argument(
+        "dataset",
+        help="SQuAD-style JSON, JSON Lines of {question, answers, source?}, or a folder holding"
+        " corpus/, questions.jsonl and optionally conversations.jsonl",
+    )
+    p.add_argument(
+        "--limit",
+        type=_count,
+        help="answerable questions to ask, plus max(2, LIMIT/4) to refuse and as many"
+        " conversations (default: all)",
+    )
     p.add_argument("--out", help="output folder (default: ./eval-out/<dataset stem>)")
     p.add_argument("--top-k", type=int, help="passages given to the model (default: settings)")
     p.add_argument(
@@ -128,13 +138,9 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.eval.harness import (
-        default_out_dir,
-        eval_settings,
-        run_eval,
-        summary_table,
-        write_report,
-    )
+    from rag.eval.harness import run_eval
+    from rag.eval.naming import default_out_dir, eval_settings
+    from rag.eval.report import summary_table, write_report
 
     out_dir = Path(args.out) if args.out else default_out_dir(args.dataset)
     settings = eval_settings(

@@ -1,4 +1,4 @@
-"""Evaluation datasets: read SQuAD-style JSON or JSON Lines, sample, split, write a corpus.
+"""Evaluation datasets: read SQuAD JSON, JSON Lines or a dev-set folder; sample, split, write.
 
 >>> import json, tempfile
 >>> from pathlib import Path
@@ -19,14 +19,17 @@ import hashlib
 import json
 import random
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from rag.errors import ConfigError
+from rag.eval.devset import is_devset, load_devset
+from rag.eval.questions import EvalConversation, EvalDataset, EvalQuestion
 
 __all__ = [
+    "HOLDOUT_FRACTION",
+    "EvalConversation",
     "EvalDataset",
     "EvalQuestion",
     "article_filename",
@@ -38,30 +41,10 @@ __all__ = [
     "write_corpus",
 ]
 
+HOLDOUT_FRACTION = 0.1  # of an article dataset's articles, kept out of the KB to test refusal
 MAX_FILENAME_CHARS = 120
 _UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 _JSONL_SUFFIXES = {".jsonl", ".ndjson"}
-
-
-@dataclass
-class EvalQuestion:
-    """One question with its gold answers and, where known, where the answer lives."""
-
-    id: str
-    question: str
-    answers: list[str]
-    gold_source: str | None = None  # file name of the gold document in the knowledge base
-    gold_passage: str | None = None  # the paragraph the answer was taken from
-    article: str | None = None  # key into ``EvalDataset.articles``
-
-
-@dataclass
-class EvalDataset:
-    """Questions plus the articles they were written on (title -> paragraphs, in order)."""
-
-    name: str
-    articles: dict[str, list[str]] = field(default_factory=dict)
-    questions: list[EvalQuestion] = field(default_factory=list)
 
 
 def article_filename(title: str) -> str:
@@ -102,7 +85,10 @@ def article_display_title(title: str) -> str:
 
 
 def load_dataset(path: Path) -> EvalDataset:
-    """Read a SQuAD v1.1 JSON file or a JSON Lines file of questions.
+    """Read a SQuAD v1.1 JSON file, a JSON Lines file of questions or a dev-set folder.
+
+    A folder (or a ``questions.jsonl`` beside a ``corpus/`` folder) is read by
+    ``rag.eval.devset.load_devset``: its documents are ingested as they are.
 
     SQuAD: ``data[] -> title, paragraphs[] -> context, qas[] -> question, id, answers[] -> text``;
     each question's gold passage is its paragraph, its article the title and its gold source
@@ -117,6 +103,8 @@ def load_dataset(path: Path) -> EvalDataset:
     Raises ``ConfigError`` naming the file and the problem when it is missing or malformed.
     """
     path = Path(path)
+    if is_devset(path):
+        return load_devset(path)
     if not path.is_file():
         raise ConfigError(f"{path}: dataset file not found")
     try:
@@ -344,7 +332,7 @@ def sample_questions(ds: EvalDataset, limit: int | None, seed: int = 0) -> list[
 
 
 def split_for_abstention(
-    ds: EvalDataset, holdout_fraction: float = 0.1, seed: int = 0
+    ds: EvalDataset, holdout_fraction: float = HOLDOUT_FRACTION, seed: int = 0
 ) -> tuple[list[str], list[str]]:
     """Split article titles into (kept, held out), both in dataset order.
 

@@ -24,6 +24,7 @@ from rag.errors import ConfigError
 
 __all__ = [
     "QUESTION_TYPES",
+    "answer_contains_gold",
     "answer_tokens",
     "citation_precision",
     "citation_recall",
@@ -223,6 +224,20 @@ def contains_answer(text: str, gold_answers: Sequence[str]) -> bool:
         if needle and f" {needle} " in haystack:
             return True
     return False
+
+
+def answer_contains_gold(answer: str, gold_answers: Sequence[str]) -> float:
+    """1.0 when the normalised answer contains a normalised gold answer (``contains_answer``).
+
+    Scores a sentence for holding the answer phrase rather than for being a bare phrase: for
+    Chinese, spaces and punctuation are ignored (CJK text is compared character by character).
+
+    >>> answer_contains_gold("Receipts are due within 45 days [1].", ["45 days"])
+    1.0
+    >>> answer_contains_gold("需要在 45 天内上传。", ["45天"]), answer_contains_gold("", ["x"])
+    (1.0, 0.0)
+    """
+    return float(contains_answer(answer, gold_answers))
 
 
 def citation_precision(cited_texts: Sequence[str], gold_answers: Sequence[str]) -> float | None:

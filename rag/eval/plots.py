@@ -20,7 +20,7 @@ from rag.errors import ConfigError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from rag.eval.harness import EvalResult
+    from rag.eval.results import EvalResult
 
 __all__ = [
     "PLOT_FILES",

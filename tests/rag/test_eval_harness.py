@@ -1,9 +1,9 @@
-"""rag.eval.harness and ``kbqa eval``: gold-passage rule, scoring, abstention, report, end to end."""
+"""rag.eval.harness (``run_eval``): building the eval knowledge base, asking, end to end.
+
+Fast tests run the harness over ``FakeKb`` (no model); the slow ones over the real small models."""
 
 from __future__ import annotations
 
-import argparse
-import doctest
 import json
 import os
 import subprocess
@@ -15,27 +15,16 @@ import pytest
 
 from rag.errors import ConfigError
 from rag.eval import harness
-from rag.eval.cli import add_eval_command
 from rag.eval.datasets import (
-    EvalQuestion,
     article_filename,
     load_dataset,
     split_for_abstention,
 )
-from rag.eval.harness import (
-    EvalResult,
-    clean_prediction,
-    default_kb_name,
-    eval_settings,
-    passage_is_gold,
-    run_eval,
-    score_row,
-    summarize,
-    write_report,
-)
+from rag.eval.gold import EVIDENCE_RULE
+from rag.eval.harness import eval_settings, run_eval, write_report
 from rag.settings import Settings
-from rag.types import Answer, Citation, Passage
 from tests.conftest import MODEL_CACHE, SMALL
+from tests.rag.eval_fakes import ARTICLES, FakeKb, write_devset
 
 REAL_DATASET = Path(__file__).resolve().parents[2].parent / "shared/datasets/new_wiki_v1.0.json"
 # The dev set sits in ../shared beside a checkout; CI always has it, so there it must be found.
@@ -47,23 +36,6 @@ PLOTS = ("hit_at_k.png", "f1_by_type.png", "latency.png")
 RATE_KEYS = ("hit@1", "hit@5", "mrr", "em", "f1", "answer_f1", "refused_unanswerable",
              "refused_answerable")  # fmt: skip
 
-# Three small articles; with chunk_size 40 every paragraph becomes its own chunk.
-ARTICLES = {
-    "Andes": [
-        "The Andes are the longest continental mountain range in the world, about 7,000 km long.",
-        "The Andes run through seven countries: Venezuela, Colombia, Ecuador, Peru, Bolivia,"
-        " Chile and Argentina.",
-    ],
-    "Sourdough_(bread)": [
-        "Sourdough bread rises because wild yeast and lactic acid bacteria ferment the dough.",
-        "A sourdough starter must be fed with flour and water every day to stay active.",
-    ],
-    "Jupiter": [
-        "Jupiter is the largest planet in the Solar System, more than twice as massive as the"
-        " others combined.",
-        "Jupiter has a faint ring system and at least 95 known moons, the largest being Ganymede.",
-    ],
-}
 QUESTIONS = {
     "Andes": [
         (0, "How long is the Andes mountain range?", "about 7,000 km"),
@@ -114,228 +86,111 @@ def tiny_dataset(tmp_path: Path) -> Path:
     return path
 
 
-def passage(n: int, text: str, source: str, dense: float = 0.6, start: int = 10) -> Passage:
-    return Passage(n=n, chunk_id=f"c{n}-{source}", source=source, page=None, text=text,
-                   score=1.0 / n, dense_score=dense, metadata={"start_index": start})  # fmt: skip
+# --- a dev-set folder over a fake knowledge base (fast) ------------------------------------------
+
+REPLIES = {
+    "How long do I have to hand in my travel receipts?": "You have 45 days.",
+    "Which class must I fly on flights under six hours?": "I don't know",  # wrongly refused
+    "What does the licence cost?": "",  # rightly refused
+    "员工每年有几天带薪年假？": "每年十五天。",
+    "报销单据要在多少天内上传？ receipts uploaded days": "30天",  # wrong
+    "And the receipts, by when?": "Within 45 days of the trip.",
+    "How many days must receipts be uploaded within?": "45 days",
+    "病假需要什么？": "需要医生证明。",
+}
 
 
-# --- the gold-passage rule -----------------------------------------------------------------------
-
-GOLD = ARTICLES["Andes"][1]
-
-
-def test_docstring_examples_hold() -> None:
-    from rag.eval import plots
-
-    for module in (harness, plots):
-        assert doctest.testmod(module).failed == 0
+def reply(question: str, history: list, passages: list) -> str:
+    return REPLIES[question]
 
 
-def test_chunk_inside_the_gold_paragraph_is_gold() -> None:
-    whole = passage_is_gold(GOLD, "Andes.txt", gold_source="Andes.txt", gold_passage=GOLD)
-    part = passage_is_gold("Peru, Bolivia,\n Chile and Argentina.", "Andes.txt",
-                           gold_source="Andes.txt", gold_passage=GOLD)  # fmt: skip
-    assert whole and part
+@pytest.fixture
+def devset(tmp_path: Path) -> Path:
+    return write_devset(tmp_path / "realistic")
 
 
-def test_same_text_from_another_file_is_not_gold() -> None:
-    assert not passage_is_gold(GOLD, "Jupiter.txt", gold_source="Andes.txt", gold_passage=GOLD)
+def fake_run(devset: Path, out: Path, **kwargs: Any) -> tuple[Any, FakeKb]:
+    kb = FakeKb(eval_settings(devset, out), respond=reply)
+    return run_eval(devset, kb=kb, out_dir=out, **{"limit": None, **kwargs}), kb
 
 
-def test_other_paragraph_of_the_gold_article_is_not_gold() -> None:
-    other = ARTICLES["Andes"][0]
-    assert not passage_is_gold(other, "Andes.txt", gold_source="Andes.txt", gold_passage=GOLD)
+def test_folder_dataset_is_ingested_as_is_and_scored_by_language(devset, tmp_path):
+    result, kb = fake_run(devset, tmp_path / "out")
+    assert result.dataset_kind == "folder" and result.gold_rule == EVIDENCE_RULE
+    info = result.knowledge_base
+    assert info["corpus_dir"] == str(devset / "corpus") and info["files_added"] == 2
+    assert {r.source for r in kb.documents()} == {"en/travel.md", "zh/leave.txt"}
+    assert not (tmp_path / "out" / "corpus").exists()  # nothing written: the corpus as it is
+    assert result.counts["answerable"] == 4 and result.counts["unanswerable"] == 1
+    assert result.counts["conversations"] == 2 and result.counts["conversation_turns"] == 4
+    g = result.groups
+    assert list(g) == ["all questions", "en", "zh", "cross-language", "conversations"]
+    assert (g["en"]["answer_contains_gold"], g["en"]["refused_answerable"]) == (0.5, 0.5)
+    assert g["en"]["refused_unanswerable"] == 1.0 and g["en"]["given_gold"] == 1.0
+    assert g["zh"]["answer_contains_gold"] == 1.0 and g["zh"]["citation_precision"] == 1.0
+    assert g["cross-language"]["answer_contains_gold"] == 0.0
+    assert g["conversations"]["answer_contains_gold"] == 0.75  # "Within 45 days" misses "Economy"
+    assert result.by_kind["unanswerable"]["refused_unanswerable"] == 1.0
 
 
-def test_first_line_title_is_ignored() -> None:
-    with_title = f"Andes\n\n{GOLD}"
-    assert passage_is_gold(with_title, "Andes.txt", gold_source="Andes.txt", gold_passage=GOLD,
-                           title="Andes")  # fmt: skip
-    # A chunk holding nothing but the title is no paragraph at all.
-    assert not passage_is_gold("Andes", "Andes.txt", gold_source="Andes.txt", gold_passage=GOLD,
-                               title="Andes")  # fmt: skip
-    # Without the title known, a chunk that starts its document loses its first line.
-    assert passage_is_gold(f"Some Title\n{GOLD}", "x/Andes.txt", gold_source="Andes.txt",
-                           gold_passage=GOLD, starts_document=True)  # fmt: skip
+def test_conversations_are_asked_turn_by_turn_with_the_history(devset, tmp_path):
+    result, kb = fake_run(devset, tmp_path / "out")
+    asked = dict(kb.asked[-4:])  # the conversations come after the single questions
+    assert asked["Which class must I fly on flights under six hours?"] == []
+    assert asked["And the receipts, by when?"] == [
+        ("user", "Which class must I fly on flights under six hours?"),
+        ("assistant", "The documents do not say."),
+    ]
+    assert asked["病假需要什么？"][0] == ("user", "How many days must receipts be uploaded within?")
+    turns = [r for r in result.rows if r.conversation == "c1"]
+    assert [t.turn for t in turns] == [1, 2] and turns[1].kind == "follow-up"
+    assert turns[0].standalone_question is None
+    assert turns[1].standalone_question.startswith("And the receipts, by when?")
+    assert turns[1].answer_contains_gold == 1.0 and turns[1].given_gold is True
 
 
-def test_chunk_spanning_two_paragraphs_counts_where_most_of_it_lies() -> None:
-    first, second = ARTICLES["Andes"]
-    spanning = f"{first[-30:]}\n\n{second}"  # a short tail of one, all of the next
-    assert passage_is_gold(spanning, "Andes.txt", gold_source="Andes.txt", gold_passage=second)
-    assert not passage_is_gold(spanning, "Andes.txt", gold_source="Andes.txt", gold_passage=first)
+def test_limit_caps_answerable_refusal_questions_and_conversations(devset, tmp_path):
+    result, _ = fake_run(devset, tmp_path / "out", limit=1)
+    assert result.counts["answerable"] == 1 and result.counts["unanswerable"] == 1
+    assert result.counts["conversations"] == 2  # max(2, 1 // 4)
+    again, _ = fake_run(devset, tmp_path / "out2", limit=1)
+    assert [r.id for r in again.rows] == [r.id for r in result.rows]  # one seed, one sample
 
 
-def test_gold_by_source_alone_or_not_at_all() -> None:
-    assert passage_is_gold("anything", "docs/solar.md", gold_source="solar.md", gold_passage=None)
-    assert not passage_is_gold("anything", "solar.md", gold_source=None, gold_passage=None)
+def test_without_generation_nothing_is_asked(devset, tmp_path):
+    result, kb = fake_run(devset, tmp_path / "out", generate=False)
+    assert kb.asked == []
+    assert result.groups["en"]["given_gold"] == 1.0
+    assert result.groups["en"]["answer_contains_gold"] is None
+    assert result.metrics["refused_unanswerable"] is None
 
 
-def test_clean_prediction_strips_prefill_and_markers() -> None:
-    assert clean_prediction("Answer: Lima [1].") == "Lima."
-    assert clean_prediction("根据文档，北京 [2]", "zh") == "北京"
-    assert clean_prediction("") == ""
-
-
-@pytest.mark.parametrize("stem", ["new_wiki_v1.0", "a", "my data (v2)!", "x" * 90, "北京"])
-def test_default_kb_name_is_a_valid_kb_name(stem: str) -> None:
-    name = default_kb_name(f"/data/{stem}.json")
-    assert Settings(kb=name).kb == name and name.startswith("eval")
-
-
-def test_eval_settings_keep_out_of_the_users_store(tmp_path: Path) -> None:
-    s = eval_settings("data/dev.jsonl", tmp_path / "out", top_k=None, hybrid=False)
-    assert (s.kb, s.persist_dir, s.hybrid) == ("eval-dev", tmp_path / "out" / "store", False)
-    given = eval_settings("dev.json", tmp_path, kb="mine", persist_dir=tmp_path / "p", top_k=7)
-    assert (given.kb, given.persist_dir, given.top_k) == ("mine", tmp_path / "p", 7)
-
-
-# --- scoring and abstention accounting (pure) ----------------------------------------------------
-
-
-def question(
-    qid: str, answer: str, source: str = "Andes.txt", passage_text: str = GOLD
-) -> EvalQuestion:
-    return EvalQuestion(qid, f"Question {qid}?", [answer], source, passage_text, "Andes")
-
-
-def make_answer(
-    raw: str, passages: list[Passage], abstained: bool = False, cite: tuple[int, ...] = ()
-) -> Answer:
-    citations = [Citation(n, passages[n - 1].source, None, "", 1.0) for n in cite]
-    timings = {"retrieve": 0.01, "total": 0.5} | (
-        {} if abstained and not raw else {"first_token": 0.2}
-    )
-    answer_text = "The documents do not contain the answer." if abstained else raw
-    return Answer(question="?", answer=answer_text, citations=citations, passages=passages,
-                  abstained=abstained, timings=timings, raw_answer=raw)  # fmt: skip
-
-
-def test_score_row_ranks_answer_and_citations() -> None:
-    ranked = [passage(1, ARTICLES["Andes"][0], "Andes.txt"), passage(2, GOLD, "Andes.txt"),
-              passage(3, "Jupiter is big.", "Jupiter.txt")]  # fmt: skip
-    answer = make_answer("seven [2]", ranked, cite=(1, 2))
-    row = score_row(question("q", "seven"), answerable=True, ranked=ranked, top_k=2,
-                    relevance_threshold=0.25, answer=answer)  # fmt: skip
-    assert (row.hit_rank, row.doc_rank) == (2, 1)
-    assert [r["gold"] for r in row.retrieved] == [False, True, False]
-    assert (row.prediction, row.em, row.f1) == ("seven", 1.0, 1.0)
-    assert row.citation_precision == 0.5 and row.citation_recall == 1.0
-    assert row.timings["first_token"] == 0.2
-
-
-def test_abstention_accounting() -> None:
-    hit = [passage(1, GOLD, "Andes.txt", dense=0.7)]
-    far = [passage(1, "Quito is high.", "Ecuador.txt", dense=0.1)]
-    rows = [
-        # answerable: one answered right, one wrongly refused by the model
-        score_row(question("a1", "seven"), answerable=True, ranked=hit, top_k=4,
-                  relevance_threshold=0.25, answer=make_answer("seven [1]", hit, cite=(1,))),
-        score_row(question("a2", "seven"), answerable=True, ranked=hit, top_k=4,
-                  relevance_threshold=0.25, answer=make_answer("I don't know.", hit, abstained=True)),
-        # unanswerable: one refused at the similarity gate, one answered anyway
-        score_row(question("u1", "x", "Gone.txt"), answerable=False, ranked=far, top_k=4,
-                  relevance_threshold=0.25, answer=make_answer("", far, abstained=True)),
-        score_row(question("u2", "x", "Gone.txt"), answerable=False, ranked=hit, top_k=4,
-                  relevance_threshold=0.25, answer=make_answer("seven", hit)),
-    ]  # fmt: skip
-    summary = summarize(rows, depth=5, generate=True)
-    m = summary["metrics"]
-    assert m["refused_unanswerable"] == 0.5 and m["refused_answerable"] == 0.5
-    assert m["gate_refused_unanswerable"] == 0.5 and m["gate_refused_answerable"] == 0.0
-    assert m["em"] == 0.5 and m["f1_answered"] == 1.0  # a refusal scores 0, answered ones count
-    assert m["hit@1"] == m["hit@5"] == m["mrr"] == 1.0
-    assert m["citation_precision"] == 1.0 and m["cited_answers"] == 1.0
-    assert summary["counts"] == {"questions": 4, "answerable": 2, "unanswerable": 2,
-                                 "with_gold": 2, "answered": 1, "errors": 0}  # fmt: skip
-    assert summary["hit_curve"] == [1.0] * 5
-    assert summary["latency"]["total"]["n"] == 4 and summary["latency"]["first_token"]["n"] == 3
-
-
-def test_retrieval_only_summary_leaves_answer_metrics_empty() -> None:
-    ranked = [passage(i, "Other text entirely.", "Andes.txt") for i in (1, 2, 3)]
-    ranked.append(passage(4, GOLD, "Andes.txt"))
-    row = score_row(question("q", "seven"), answerable=True, ranked=ranked, top_k=4,
-                    relevance_threshold=0.25, retrieve_seconds=0.02)  # fmt: skip
-    m = summarize([row], depth=5, generate=False)["metrics"]
-    assert (m["hit@1"], m["hit@5"], m["mrr"]) == (0.0, 1.0, 0.25)
-    assert m["f1"] is None and m["refused_unanswerable"] is None
-    assert row.timings == {"retrieve": 0.02}
-
-
-# --- report and CLI parsing ----------------------------------------------------------------------
-
-
-def fake_result(generate: bool = True) -> EvalResult:
-    hit = [passage(1, GOLD, "Andes.txt")]
-    rows = [
-        score_row(question(f"q{i}", "seven"), answerable=i < 3, ranked=hit, top_k=4,
-                  relevance_threshold=0.25,
-                  answer=make_answer("seven", hit, cite=(1,)) if generate else None,
-                  retrieve_seconds=0.01 * i)
-        for i in range(4)
-    ]  # fmt: skip
-    s = summarize(rows, depth=5, generate=generate)
-    return EvalResult(
-        dataset="dev.json", dataset_name="dev", generate=generate, depth=5,
-        metrics=s["metrics"], hit_curve=s["hit_curve"], doc_hit_curve=s["doc_hit_curve"],
-        by_type=s["by_type"], latency=s["latency"], counts=s["counts"],
-        settings={"kb": "eval-dev", "top_k": 4}, knowledge_base={"name": "eval-dev"},
-        machine=harness.machine_info(), rows=rows, started_at="2025-01-01T00:00:00", seconds=1.0,
-        command="kbqa eval dev.json --limit 3",
-    )  # fmt: skip
-
-
-@pytest.mark.parametrize("generate", [True, False])
-def test_write_report_writes_markdown_json_and_plots(tmp_path: Path, generate: bool) -> None:
+def test_folder_report_has_the_targets_table_and_method(devset, tmp_path):
     pytest.importorskip("matplotlib")
-    outputs = write_report(fake_result(generate), tmp_path / "out")
-    assert outputs.warnings == []
-    assert sorted(p.name for p in outputs.plots) == sorted(PLOTS)
-    for path in outputs.plots:
-        assert path.read_bytes().startswith(b"\x89PNG")
+    result, _ = fake_run(devset, tmp_path / "out")
+    outputs = write_report(result, tmp_path / "out")
     report = outputs.report.read_text(encoding="utf-8")
-    assert "| retrieval hit@1 (gold paragraph) | 1.000 |" in report
-    assert "`kbqa eval dev.json --limit 3`" in report and "cpu_count" in report
-    assert ("token F1 (raw answer)" in report) is generate
+    assert "| set | questions | passage given to the model | answer contains gold |" in report
+    assert "| en | 3 | 1.000 | 0.500 | 0.500 | 1.000 |" in report
+    assert "| conversations | 4 |" in report and "## By kind" in report
+    assert EVIDENCE_RULE in report and "must be refused" in report
+    assert "Answer contains gold" in report and "held out" not in report.lower()
     payload = json.loads(outputs.results.read_text(encoding="utf-8"))
-    assert payload["metrics"]["hit@1"] == 1.0 and len(payload["rows"]) == 4
-    assert set(payload["rows"][0]) >= {"id", "question", "golds", "prediction", "abstained",
-                                       "hit_rank", "f1", "em", "citation_precision", "timings"}  # fmt: skip
+    assert payload["groups"]["zh"]["answer_contains_gold"] == 1.0
+    assert payload["rows"][-1]["conversation"] == "c2" and payload["rows"][-1]["turn"] == 2
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="kbqa")
-    sub = parser.add_subparsers(dest="command")
-
-    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--kb")
-        p.add_argument("--persist-dir")
-        return p
-
-    add_eval_command(sub, common)
-    return parser.parse_args(["eval", *argv])
-
-
-def test_cli_options() -> None:
-    args = parse("dev.json", "--limit", "5", "--no-generate", "--hybrid", "--top-k", "3",
-                 "--llm-model", "smollm2-135m", "--seed", "2", "--kb", "x-eval")  # fmt: skip
-    assert (args.limit, args.generate, args.hybrid, args.top_k, args.seed) == (5, False, True, 3, 2)
-    assert (args.llm_model, args.kb, args.out) == ("smollm2-135m", "x-eval", None)
-    assert parse("dev.json").hybrid is None and parse("dev.json").generate is True
-    for bad in (["--limit", "-1"], ["--hybrid", "--dense-only"]):
-        with pytest.raises(SystemExit):
-            parse("dev.json", *bad)
-
-
-def test_missing_dataset_is_one_clear_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from rag.cli import main
-
-    code = main(["eval", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")])
-    err = capsys.readouterr().err
-    assert code == 1 and "dataset file not found" in err and "Traceback" not in err
+def test_article_dataset_holds_out_articles_over_a_fake_kb(tiny_dataset, tmp_path):
+    out = tmp_path / "out"
+    kb = FakeKb(eval_settings(tiny_dataset, out))
+    result = run_eval(tiny_dataset, kb=kb, limit=4, out_dir=out, generate=False)
+    held = result.knowledge_base["held_out_articles"]
+    assert len(held) == 1 and result.dataset_kind == "articles"
+    assert {r.source for r in kb.documents()} == {
+        article_filename(t) for t in ARTICLES if t not in held
+    }
+    assert result.counts["answerable"] == 4 and result.counts["unanswerable"] == 2
+    assert all(r.hit_rank is None for r in result.rows if not r.answerable)
 
 
 # --- a real knowledge base: the small hand-made dataset ------------------------------------------
@@ -431,6 +286,29 @@ def test_shared_models_must_match_the_eval_settings(tiny_dataset, tmp_path, mode
     settings = eval_settings(tiny_dataset, tmp_path, **{**SMALL, "llm_model": "qwen2.5-coder-0.5b"})
     with pytest.raises(ConfigError, match="generator"):
         run_eval(tiny_dataset, settings, limit=1, out_dir=tmp_path, models=models)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_folder_dataset_end_to_end_with_the_small_models(tmp_path, models):
+    """kbqa eval on a dev-set folder: real ingest of corpus/, real chain, every turn scored."""
+    pytest.importorskip("matplotlib")
+    devset = write_devset(tmp_path / "realistic")
+    out = tmp_path / "out"
+    settings = eval_settings(devset, out, **{**SMALL, "max_new_tokens": 24})
+    result = run_eval(devset, settings, limit=None, out_dir=out, models=models)
+    assert result.knowledge_base["files_added"] == 2 and result.knowledge_base["chunks"] >= 2
+    from rag.kb import KnowledgeBase
+
+    sources = {r.source for r in KnowledgeBase(settings, models=models).documents()}
+    assert sources == {"en/travel.md", "zh/leave.txt"}
+    turns = [r for r in result.rows if r.conversation is not None]
+    assert len(turns) == 4 and all(r.abstained is not None for r in turns)
+    second = next(r for r in turns if r.conversation == "c1" and r.turn == 2)
+    assert second.standalone_question  # asked with the first turn as history
+    assert set(result.groups) >= {"en", "zh", "cross-language", "conversations"}
+    outputs = write_report(result, out)
+    assert "| conversations | 4 |" in outputs.report.read_text(encoding="utf-8")
 
 
 # --- the real development set, end to end --------------------------------------------------------
