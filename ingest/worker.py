@@ -85,7 +85,7 @@ def read_and_split(
     from ingest.loaders import load_file
 
     docs = load_file(path, root, max_file_mb=max_file_mb, pdf_password=pdf_password)
-    chunks = []
+    chunks: list[tuple[str, dict[str, Any]]] = []
     for doc in docs:
         doc.metadata["source"] = source
         chunks.extend((c.page_content, c.metadata) for c in splitter.split(doc))
@@ -280,10 +280,10 @@ class FileReader:
                 while (
                     len(waiting) <= READ_AHEAD_FILES
                     and sum(j.size for j in waiting) < READ_AHEAD_BYTES
-                    and (job := next(pending, None)) is not None
+                    and (next_job := next(pending, None)) is not None
                 ):
-                    self._submit(job)
-                    waiting.append(job)
+                    self._submit(next_job)
+                    waiting.append(next_job)
                 if not waiting:
                     return
                 outcome = self._wait(waiting)

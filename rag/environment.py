@@ -57,4 +57,5 @@ def apply_hub_env(offline: bool) -> None:
     if constants is not None:
         # The same rule huggingface_hub applies at its import.
         value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-        constants.HF_HUB_OFFLINE = value.strip().upper() in {"1", "ON", "YES", "TRUE"}
+        offline_now = value.strip().upper() in {"1", "ON", "YES", "TRUE"}
+        constants.HF_HUB_OFFLINE = offline_now  # type: ignore[attr-defined]

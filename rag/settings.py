@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonDict
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,12 +30,12 @@ from rag import registry
 from rag.environment import apply_hub_env
 
 DEFAULT_EXTENSIONS = (
-    ".pdf .txt .text .md .markdown .rst .html .htm .docx .csv .json .jsonl .log"
+    ".pdf .txt .text .md .markdown .rst .html .htm .docx .xlsx .ods .pptx .csv .json .jsonl .log"
 ).split()
 
 # Marks a field a loaded model depends on: changing it means loading models again (the app keys
 # its shared models on these, ``model_setting_names``).
-LOADS_MODEL = {"loads_model": True}
+LOADS_MODEL: JsonDict = {"loads_model": True}
 _LANGUAGES = {("en",): "English", ("en", "zh"): "Chinese and English"}
 
 

@@ -1,7 +1,8 @@
 """Document loaders: one file in, LangChain ``Document`` objects out, or one ``LoaderError``.
 
-Each format's loader (``text``, ``pdf``, ``html``, ``docx``, ``tabular``) only turns the file into
-text plus a ``title`` (and ``page`` for PDFs). ``load_file`` does everything common to all of them:
+Each format's loader (``text``, ``pdf``, ``html``, ``docx``, ``spreadsheet``, ``slides``,
+``tabular``) only turns the file into text plus a ``title`` (and ``page`` for PDF pages, slides and
+sheets, ``sheet`` for sheets). ``load_file`` does everything common to all of them:
 the extension lookup, the size limit, turning ``OSError`` and parser crashes into ``LoaderError``,
 and stamping the metadata contract (``source``, ``page``, ``title``, ``lang``, ``mime``).
 
@@ -28,6 +29,8 @@ from ingest.loaders.encoding import EMPTY_REASON, read_text
 from ingest.loaders.html import load_html
 from ingest.loaders.limits import max_unpacked_bytes
 from ingest.loaders.pdf import load_pdf
+from ingest.loaders.slides import load_pptx
+from ingest.loaders.spreadsheet import load_ods, load_xlsx
 from ingest.loaders.tabular import load_csv, load_json, load_jsonl
 from ingest.loaders.text import load_text
 from rag.errors import LoaderError
@@ -50,7 +53,7 @@ class LoadOptions:
     """Per-run knobs a loader may need."""
 
     pdf_password: str | None = None
-    max_unpacked_bytes: int = max_unpacked_bytes(50.0)  # how far a DOCX or PDF may inflate
+    max_unpacked_bytes: int = max_unpacked_bytes(50.0)  # how far a zip or a PDF may inflate
 
 
 # A loader reads one file and returns Documents whose metadata holds at most ``title`` and
@@ -68,6 +71,9 @@ LOADERS: dict[str, Loader] = {
     ".html": load_html,
     ".htm": load_html,
     ".docx": load_docx,
+    ".xlsx": load_xlsx,
+    ".ods": load_ods,
+    ".pptx": load_pptx,
     ".csv": load_csv,
     ".json": load_json,
     ".jsonl": load_jsonl,
@@ -84,6 +90,9 @@ MIME_TYPES: dict[str, str] = {
     ".html": "text/html",
     ".htm": "text/html",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
     ".csv": "text/csv",
     ".json": "application/json",
     ".jsonl": "application/x-ndjson",
@@ -92,6 +101,8 @@ MIME_TYPES: dict[str, str] = {
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
 
 _MB = 1024 * 1024
+# Set by some loaders only: the spreadsheet's sheet name, and whether the text was read by OCR.
+OPTIONAL_KEYS = ("sheet", "ocr")
 MAX_TITLE_CHARS = 300  # a title is shown beside every citation; a hostile file could make it huge
 
 
@@ -174,12 +185,15 @@ def _check_file(path: Path, max_file_mb: float) -> None:
 
 def _stamp(doc: Document, source: str, stem: str, mime: str) -> Document:
     """The contract's metadata, in its order; ``page`` only when the loader set one."""
-    metadata: dict[str, str | int] = {"source": source}
+    metadata: dict[str, str | int | bool] = {"source": source}
     if "page" in doc.metadata:
         metadata["page"] = int(doc.metadata["page"])
     metadata["title"] = _clean_title(str(doc.metadata.get("title") or "")) or stem
     metadata["lang"] = detect_language(doc.page_content)
     metadata["mime"] = mime
+    for key in OPTIONAL_KEYS:
+        if key in doc.metadata:
+            metadata[key] = doc.metadata[key]
     return Document(page_content=doc.page_content, metadata=metadata)
 
 

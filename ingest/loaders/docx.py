@@ -1,13 +1,13 @@
 """Word ``.docx`` via python-docx: paragraphs and tables in document order, one Document.
 
 Headings become Markdown ``#`` lines (``Heading 2`` -> ``## ...``) so a header-aware splitter keeps
-each chunk's section; table rows become ``cell | cell`` lines, merged cells once.
+each chunk's section; tables become Markdown tables (``tables``), cut by rows into pieces that
+each repeat the header row, a merged cell written once.
 """
 
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,22 +17,20 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 from langchain_core.documents import Document
 
-from ingest.loaders.limits import bomb_reason
+from ingest.loaders.archive import check_zip
+from ingest.loaders.tables import markdown_tables
 from rag.errors import LoaderError
 
 if TYPE_CHECKING:
     from ingest.loaders import LoadOptions
 
-_STEP = 1024 * 1024  # bytes inflated at a time while measuring the archive
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
 
 
 def load_docx(path: Path, options: LoadOptions) -> list[Document]:
     """One Document with the text; ``title`` from the core properties or the first heading."""
-    if not zipfile.is_zipfile(path):
-        raise LoaderError(str(path), "not a valid DOCX: not a zip archive")
+    check_zip(path, options.max_unpacked_bytes, "DOCX")
     try:
-        _check_unpacked_size(path, options.max_unpacked_bytes)
         word = docx.Document(str(path))
         text, first_heading = docx_to_text(word)
         title = (word.core_properties.title or "").strip() or first_heading
@@ -44,27 +42,6 @@ def load_docx(path: Path, options: LoadOptions) -> list[Document]:
     if not text.strip():
         raise LoaderError(str(path), "no text in DOCX")
     return [Document(page_content=text, metadata={"title": title} if title else {})]
-
-
-def _check_unpacked_size(path: Path, limit: int) -> None:
-    """Refuse a zip that inflates to more than ``limit`` bytes in all, before python-docx reads it.
-
-    The declared sizes are checked first (free); then every member is inflated in 1 MB steps,
-    which also checks its CRC: python-docx reads each member whole, and zipfile inflates a member
-    fully before trimming it to the size it declares, so one that lies about its size would
-    otherwise take all the memory it inflates to.
-    """
-    with zipfile.ZipFile(path) as archive:
-        members = archive.infolist()
-        if sum(info.file_size for info in members) > limit:
-            raise LoaderError(str(path), bomb_reason(limit))
-        unpacked = 0
-        for info in members:
-            with archive.open(info) as member:
-                while step := member.read(_STEP):
-                    unpacked += len(step)
-                    if unpacked > limit:
-                        raise LoaderError(str(path), bomb_reason(limit))
 
 
 def docx_to_text(word: WordDocument) -> tuple[str, str | None]:
@@ -82,7 +59,9 @@ def docx_to_text(word: WordDocument) -> tuple[str, str | None]:
                 text = f"{'#' * level} {text}"
             blocks.append(text)
         elif isinstance(item, Table):
-            blocks.extend(_table_rows(item))
+            table = markdown_tables(_table_rows(item))
+            if table:
+                blocks.append(table)
     return "\n\n".join(blocks), first_heading
 
 
@@ -95,19 +74,17 @@ def _heading_level(paragraph: Paragraph) -> int:
     return int(found.group(1)) if found else 0
 
 
-def _table_rows(table: Table) -> list[str]:
-    """One ``a | b | c`` line per non-empty row; a merged cell appears once, not per grid column."""
+def _table_rows(table: Table) -> list[list[str]]:
+    """The table's rows of cell texts; a merged cell once, the columns it spans left empty."""
     rows = []
     for row in table.rows:
         seen: set[int] = set()
         cells = []
         for cell in row.cells:
             if id(cell._tc) in seen:  # python-docx repeats a merged cell for each column it spans
+                cells.append("")
                 continue
             seen.add(id(cell._tc))
-            text = " ".join(cell.text.split())
-            if text:
-                cells.append(text)
-        if cells:
-            rows.append(" | ".join(cells))
+            cells.append(" ".join(cell.text.split()))
+        rows.append(cells)
     return rows

@@ -459,9 +459,7 @@ def test_docx_headings_become_markdown_and_tables_are_kept(
         "# Overview\n\n"
         "kbqa answers questions from your own documents.\n\n"
         "## Settings\n\n"
-        "Name | Value\n\n"
-        "top_k | 4\n\n"
-        "spans both columns\n\n"
+        "| Name | Value |\n| --- | --- |\n| top_k | 4 |\n| spans both columns |  |\n\n"
         "Closing remark after the table."
     )
     assert doc.metadata == {
