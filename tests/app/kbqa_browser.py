@@ -196,6 +196,13 @@ def choose(driver: Any, label: str, expect: str | None = None, timeout: float = 
     wait_idle(driver, timeout)
 
 
+def button(driver: Any, label: str) -> Any:
+    """The button whose text is ``label``."""
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.XPATH, f"//button[.//p[text()='{label}']]")
+
+
 def upload(driver: Any, *paths: Path, timeout: float = 60) -> None:
     """Hand files to the page's file uploader, as picking them in the file dialog does."""
     from selenium.webdriver.common.by import By
@@ -253,7 +260,11 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="kbqa-shot-") as tmp:
         env = app_env(Path(tmp) / "store")
         subprocess.run(
-            [*kbqa_command(), "ingest", str(REPO / "data")], cwd=REPO, env=env, check=True
+            [*kbqa_command(), "ingest", str(REPO / "data")],
+            cwd=REPO,
+            env=env,
+            check=True,
+            timeout=1800,
         )
         with running_app(env, free_port(), Path(tmp) / "app.log") as url, chromium(1280, 1250) as d:
             open_app(d, url, timeout=600)

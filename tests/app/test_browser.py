@@ -9,6 +9,7 @@ from app_support import ARTIFACTS, app_environment, prepare_store
 from kbqa_browser import (
     app_env,
     ask,
+    button,
     choose,
     chromium,
     free_port,
@@ -46,6 +47,12 @@ def test_question_in_the_browser_gets_a_streamed_answer_with_sources(tmp_path, m
             upload(driver, uploads / "etna.txt")
             choose(driver, "Add to knowledge base", expect="Ingest finished")
             library = page_text(driver)
+
+            # A file type kbqa does not read: the uploader kbqa configures (its `extensions`)
+            # refuses it on the page, and nothing can be added.
+            upload(driver, uploads / "setup.exe")
+            refusal = page_text(driver)
+            add_enabled = button(driver, "Add to knowledge base").is_enabled()
         finally:
             screenshot(driver, ARTIFACTS / "browser-last.png")
     assert shot.stat().st_size > 10_000
@@ -55,4 +62,7 @@ def test_question_in_the_browser_gets_a_streamed_answer_with_sources(tmp_path, m
     assert "Traceback" not in answer + library
     assert "Saved 1 file(s)." in library and "1 added" in library, library
     assert (store / "documents" / "default" / "etna.txt").is_file()
+    assert "setup.exe" in refusal and "files are not allowed" in refusal, refusal
+    assert not add_enabled, "the Add button accepts a refused upload"
+    assert not list(store.rglob("setup.exe"))
     assert "127.0.0.1" in log.read_text(errors="replace")  # it bound the loopback address
