@@ -84,7 +84,7 @@ def chroma_url(tmp_path_factory):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            process.wait(timeout=20)
         log.close()
 
 

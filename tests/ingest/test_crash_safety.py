@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,19 @@ import pytest
 
 DRIVER = Path(__file__).resolve().parents[1] / "crash_driver.py"
 KILLS = 20
+LINE_TIMEOUT = 300.0  # seconds the driver may take to print its next line (model load, ingest)
+
+
+def read_line(child: subprocess.Popen, timeout: float = LINE_TIMEOUT) -> str:
+    """The child's next stdout line; fails instead of hanging when none comes in time."""
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(child.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        child.kill()  # ends the readline too
+        pytest.fail(f"the crash driver printed nothing for {timeout:g} s")
+    return line[0]
 
 
 def corpus(folder: Path) -> Path:
@@ -55,11 +69,11 @@ def test_sigkill_at_random_points_then_rerun_matches_clean(tmp_path, make_kb):
         text=True,
         env=env,
     )
-    assert child.stdout.readline().strip() == "READY"
+    assert read_line(child).strip() == "READY"
     started = time.perf_counter()
-    assert child.stdout.readline().startswith("DONE")
+    assert read_line(child).startswith("DONE")
     ingest_seconds = time.perf_counter() - started
-    child.wait()
+    child.wait(timeout=60)
     clean = snapshot(make_kb(persist_dir=tmp_path / "clean", kb="crash"))
     assert clean[0] == clean[1] == clean[2] and clean[3] == len(clean[0]) > 24
 
@@ -73,10 +87,10 @@ def test_sigkill_at_random_points_then_rerun_matches_clean(tmp_path, make_kb):
             text=True,
             env=env,
         )
-        assert child.stdout.readline().strip() == "READY"
+        assert read_line(child).strip() == "READY"
         time.sleep(rng.uniform(0.0, ingest_seconds * 0.8))
         child.send_signal(signal.SIGKILL)
-        rest = child.communicate()[0]
+        rest = child.communicate(timeout=60)[0]
         killed_mid_ingest += "DONE" not in rest
         recovered = make_kb(persist_dir=store, kb="crash")
         recovered.ingest(docs)
