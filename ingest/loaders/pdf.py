@@ -1,7 +1,8 @@
 """PDF via pypdf: one Document per page that has text, ``page`` 1-based.
 
 The text is cleaned (``pdf_clean``): ligatures spelled out, hyphenated words joined, footnote
-marks dropped, running headers, footers and page numbers removed.
+marks dropped, running headers, footers and page numbers removed. Pages that draw ruled tables
+are read again by pdfplumber, which keeps a table's rows and cells (``pdf_tables``).
 
 Scanned PDFs (no text layer) and encrypted PDFs without the right password are refused with a
 reason that says what to do; pypdf's own warnings about sloppy files are kept out of the log, since
@@ -33,6 +34,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedErr
 
 from ingest.loaders.limits import bomb_reason
 from ingest.loaders.pdf_clean import PageTextCollector, clean_pages
+from ingest.loaders.pdf_tables import page_has_rules, pages_with_tables
 from rag.errors import LoaderError
 
 if TYPE_CHECKING:
@@ -50,12 +52,14 @@ def load_pdf(path: Path, options: LoadOptions) -> list[Document]:
     with _quiet_pypdf(), apply_configuration(_stream_limits(limit)):
         try:
             reader = PdfReader(path, strict=False)
-            if reader.is_encrypted:
-                _decrypt(reader, path, options.pdf_password)
+            password = _decrypt(reader, path, options.pdf_password) if reader.is_encrypted else ""
             _check_unpacked_size(reader, path, limit)
             title = _title(reader)
             texts = [_page_text(page) for page in reader.pages]
             unreadable = sum(text is None for text in texts)
+            ruled = [n for n, page in enumerate(reader.pages, start=1) if _has_rules(page)]
+            for number, text in pages_with_tables(path, ruled, password).items():
+                texts[number - 1] = text
             documents = []
             for number, text in enumerate(clean_pages([text or "" for text in texts]), start=1):
                 if text:
@@ -82,11 +86,12 @@ def load_pdf(path: Path, options: LoadOptions) -> list[Document]:
     return documents
 
 
-def _decrypt(reader: PdfReader, path: Path, password: str | None) -> None:
-    """Open with ``password``, else the empty user password many "protected" PDFs have."""
+def _decrypt(reader: PdfReader, path: Path, password: str | None) -> str:
+    """Open with ``password``, else the empty user password many "protected" PDFs have; the one
+    that opened it."""
     for candidate in ([password] if password else []) + [""]:
         if reader.decrypt(candidate):  # PasswordType.NOT_DECRYPTED is 0
-            return
+            return candidate
     raise LoaderError(str(path), _password_reason(password))
 
 
@@ -159,6 +164,15 @@ def _content_size(page: PageObject) -> int:
     except Exception:
         return 0
     return len(contents.get_data()) if contents is not None else 0
+
+
+def _has_rules(page: PageObject) -> bool:
+    """Whether the page draws lines enough for a ruled table (its content is cached by now)."""
+    try:
+        contents = page.get_contents()
+        return contents is not None and page_has_rules(contents.get_data())
+    except Exception:
+        return False
 
 
 def _page_text(page: PageObject) -> str | None:

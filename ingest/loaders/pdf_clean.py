@@ -147,8 +147,8 @@ def _edges(page_lines: list[str]) -> list[str]:
 def _line_key(line: str) -> str:
     """The line with digits as ``#`` and spaces squeezed; "" for lines too long to be heads."""
     words = " ".join(line.split())
-    if not words or len(words) > MAX_RUNNING_CHARS:
-        return ""
+    if not words or len(words) > MAX_RUNNING_CHARS or words.startswith("|"):
+        return ""  # a table's header row repeated on each page stays with its table
     if _ROMAN_PAGE.match(words):
         return "#"
     return _DIGITS.sub("#", words).lower()

@@ -295,3 +295,60 @@ def test_office_zip_bombs_are_refused(kind: str, kb_root: Path) -> None:
     # declares 1 KB, inflates to 10 MB: the CRC check stops it, never 10 MB in memory
     lying = zip_bomb(kb_root / f"lying.{kind}", good, inflated=10 * 2**20, declared=1024)
     assert reason_of(lying, kb_root).startswith(f"not a valid {kind.upper()}: ")
+
+
+# --- PDF tables -----------------------------------------------------------------------------------
+
+
+COAST = "North, on the coast of the cold sea where the ships come in"
+
+
+def write_table_pdf(path: Path, *, user_password: str | None = None) -> Path:
+    """A ruled 13-row table (one cell wrapped over two lines) between two paragraphs."""
+    from fpdf import FPDF
+    from pypdf import PdfReader, PdfWriter
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=10)
+    pdf.multi_cell(0, 6, "Table 2 lists the layout models.")
+    pdf.ln(2)
+    with pdf.table() as table:
+        for row in rows(12):
+            cells = table.row()
+            for value in row:
+                cells.cell(value if value != "North" else COAST)
+    pdf.ln(4)
+    pdf.multi_cell(0, 6, "The models are in the model zoo.")
+    data = bytes(pdf.output())
+    if user_password is not None:
+        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+        writer.encrypt(user_password, algorithm="RC4-128")
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        data = buffer.getvalue()
+    path.write_bytes(data)
+    return path
+
+
+def test_pdf_ruled_table_becomes_a_markdown_table_in_reading_order(kb_root: Path) -> None:
+    from pypdf import PdfReader
+
+    path = write_table_pdf(kb_root / "models.pdf")
+    raw = PdfReader(path).pages[0].extract_text()
+    assert "| Customer 0 |" not in raw and COAST not in raw  # pypdf: loose words, cell cut
+
+    [doc] = load_file(path, kb_root)
+    text = doc.page_content
+    assert text.startswith(f"Table 2 lists the layout models.\n\n{HEADER}\n| --- | --- | --- |\n")
+    assert text.endswith("| Customer 11 | South | 1011 |\n\nThe models are in the model zoo.")
+    assert f"| Customer 0 | {COAST} | 1000 |" in text
+    pieces = [piece for piece in text.split("\n\n") if piece.startswith("|")]
+    assert len(pieces) >= 2 and all(piece.startswith(HEADER) for piece in pieces)
+    assert doc.metadata["page"] == 1
+
+
+def test_encrypted_pdf_table_is_read_with_the_password(kb_root: Path) -> None:
+    path = write_table_pdf(kb_root / "secret.pdf", user_password="s3cret")
+    [doc] = load_file(path, kb_root, pdf_password="s3cret")
+    assert "| Customer 5 | South | 1005 |" in doc.page_content
