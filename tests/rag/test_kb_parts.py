@@ -9,57 +9,25 @@ from __future__ import annotations
 
 import threading
 import time
-from types import SimpleNamespace
 
 import pytest
-from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from langchain_core.language_models import GenericFakeChatModel
 
 from rag.errors import ConfigError, UnknownOptionError
 from rag.kb import KnowledgeBase, Models
 from rag.options import AskOptions
 from rag.settings import Settings
-
-
-class WordTokens:
-    """A tokenizer that counts words: enough for the splitter, no vocabulary file."""
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-
-class FakeEmbedder(Embeddings):
-    """DeterministicFakeEmbedding with the ``_client.tokenizer`` kbqa splits by."""
-
-    def __init__(self, size: int = 32) -> None:
-        self._inner = DeterministicFakeEmbedding(size=size)
-        self._client = SimpleNamespace(tokenizer=WordTokens(), max_seq_length=None)
-        self.calls = 0
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.calls += 1
-        return self._inner.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._inner.embed_query(text)
+from tests.fakes import FakeEmbedder, fake_models
 
 
 def fake_settings(tmp_path, **overrides) -> Settings:
     return Settings(
         persist_dir=tmp_path / "store",
-        file_timeout=0,  # read in this process: the fake tokenizer need not cross to a child
+        file_timeout=0,  # read in this process: no reader child to start (about 2 s)
         chunk_size=40,
         chunk_overlap=5,
         relevance_threshold=0.0,
         **overrides,
-    )
-
-
-def fake_models(settings: Settings, *replies: str) -> Models:
-    return Models(
-        settings,
-        load_embedder=FakeEmbedder,
-        load_llm=lambda: GenericFakeChatModel(messages=iter(replies)),
     )
 
 
@@ -192,3 +160,17 @@ def test_ingest_and_ask_through_the_facade_with_fakes(tmp_path, folder):
     assert [c.source for c in answer.citations] == ["solar.md"]
     runnable = kb.as_runnable(top_k=1)
     assert runnable.invoke({"question": "Which planet?", "relevance_threshold": 1.0}).abstained
+
+
+def test_close_releases_the_open_parts_and_they_reopen(tmp_path, folder):
+    import sqlite3
+
+    settings = fake_settings(tmp_path)
+    kb = KnowledgeBase(settings, models=fake_models(settings))
+    kb.ingest(folder)
+    registry, keyword = kb.registry, kb.keyword
+    kb.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        registry.all()  # its connection is closed
+    assert kb.registry is not registry and kb.keyword is not keyword
+    assert [r.source for r in kb.documents()] == ["baking.txt", "solar.md"]
