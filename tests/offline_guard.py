@@ -2,6 +2,8 @@
 
     python tests/offline_guard.py LOGFILE kbqa-args...
 
+``run_in_empty_netns`` runs commands in an empty network namespace instead, for native code.
+
 An audit hook sees every socket connect, send-to-address and name lookup; anything that is not
 127.0.0.0/8, ::1 or localhost is written to LOGFILE and refused with an exception.
 
@@ -76,7 +78,126 @@ def bootstrap(folder: Path) -> Path:
     return folder
 
 
+# --- the empty network namespace -------------------------------------------------------------
+#
+# The audit hook sees Python's sockets only; a native library (xllamacpp, tokenizers, onnx) could
+# open its own. ``run_in_empty_netns`` runs commands in a new network namespace whose only
+# interfaces are loopback and ``kbqa-out``, a tun device nothing reads: the default route points
+# into it, so every packet bound for the outside (TCP, UDP, a DNS query to the nameserver of a
+# private /etc/resolv.conf) is dropped there and counted, whoever sent it.
+
+SINK = "kbqa-out"
+NETNS_SETUP = [
+    ["ip", "link", "set", "lo", "up"],
+    ["ip", "tuntap", "add", "dev", SINK, "mode", "tun"],
+    ["sh", "-c", f"echo 1 > /proc/sys/net/ipv6/conf/{SINK}/disable_ipv6"],  # no IPv6 chatter
+    ["ip", "link", "set", SINK, "up"],
+    ["ip", "addr", "add", "192.0.2.1/24", "dev", SINK],  # TEST-NET-1: never a real host
+    ["ip", "route", "add", "default", "dev", SINK],
+]
+NAMESERVER = "192.0.2.53"  # behind the sink, so a native resolver's query is counted too
+
+
+def netns_problem() -> str | None:
+    """Why an empty network namespace cannot be made here, or None."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        return "creating a network namespace needs root"
+    for tool in ("unshare", "ip", "mount"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (util-linux, iproute2)"
+    probe = subprocess.run(
+        ["unshare", "--net", "--mount", "--", "ip", "tuntap", "add", "dev", SINK, "mode", "tun"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if probe.returncode != 0:
+        return f"unshare --net --mount / a tun device failed: {probe.stderr.strip()}"
+    return None
+
+
+def sink_packets() -> int:
+    """Packets the sink took (sent or dropped), from this namespace's /proc/net/dev."""
+    for line in Path("/proc/net/dev").read_text().splitlines():
+        name, _, counters = line.partition(":")
+        if name.strip() == SINK:
+            fields = [int(n) for n in counters.split()]
+            return fields[9] + fields[11]  # transmit packets + transmit drops
+    raise RuntimeError(f"{SINK} is missing from /proc/net/dev")
+
+
+def _netns_main(spec_path: str) -> None:
+    """Inside ``unshare --net --mount``: set the namespace up, run the commands, report JSON."""
+    import json
+    import subprocess
+    import tempfile
+
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    for step in NETNS_SETUP:
+        subprocess.run(step, check=True, capture_output=True, timeout=30)
+    resolv = Path(tempfile.mkdtemp()) / "resolv.conf"
+    resolv.write_text(f"nameserver {NAMESERVER}\n", encoding="utf-8")
+    subprocess.run(["mount", "--bind", str(resolv), "/etc/resolv.conf"], check=True, timeout=30)
+    interfaces = sorted(
+        line.partition(":")[0].strip()
+        for line in Path("/proc/net/dev").read_text().splitlines()[2:]
+    )
+    baseline = sink_packets()
+    results = []
+    for command in spec["commands"]:
+        before = sink_packets()
+        out = subprocess.run(
+            command["argv"],
+            capture_output=True,
+            text=True,
+            env={**spec["env"], **command.get("env", {})},
+            timeout=spec.get("timeout", 600),
+        )
+        results.append(
+            {
+                "argv": command["argv"],
+                "returncode": out.returncode,
+                "stderr": out.stderr[-2000:],
+                "sink_packets": sink_packets() - before,
+            }
+        )
+    report = {"interfaces": interfaces, "sink_packets": sink_packets() - baseline}
+    report["results"] = results
+    Path(spec["report"]).write_text(json.dumps(report), encoding="utf-8")
+
+
+def run_in_empty_netns(
+    commands: list[dict], env: dict[str, str], report: Path, timeout: float = 600
+) -> dict:
+    """Run ``commands`` (each ``{"argv": [...], "env": {...}}``) one after another in one empty
+    network namespace; return ``{"interfaces", "sink_packets", "results"}``."""
+    import json
+    import subprocess
+
+    spec = report.with_suffix(".spec.json")
+    spec.write_text(
+        json.dumps({"commands": commands, "env": env, "report": str(report), "timeout": timeout}),
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        ["unshare", "--net", "--mount", "--", sys.executable, __file__, "--netns", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout * (len(commands) + 1),
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"the empty network namespace failed: {out.stderr[-2000:]}")
+    return json.loads(report.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--netns":
+        _netns_main(sys.argv[2])
+        sys.exit(0)
     install(sys.argv[1])
     if sys.argv[2] == "--selftest":
         import socket

@@ -28,7 +28,7 @@ from tests.app.kbqa_browser import (
     running_app,
 )
 from tests.conftest import MODEL_CACHE, REPO
-from tests.offline_guard import LOG_ENV, bootstrap
+from tests.offline_guard import LOG_ENV, bootstrap, netns_problem, run_in_empty_netns
 
 GUARD = Path(__file__).with_name("offline_guard.py")
 OUTSIDE = "93.184.216.34"
@@ -151,6 +151,72 @@ def test_ingest_ask_eval_and_models_make_no_outside_connection(tmp_path, docs):
     assert not log.exists(), log.read_text()
     # Nothing was fetched into the (empty) home's Hugging Face cache either.
     assert not (tmp_path / "home" / ".cache" / "huggingface").exists()
+
+
+def empty_netns_or_skip() -> None:
+    """Outside CI a non-root user skips, with the reason; in CI, or as root, it must work."""
+    problem = netns_problem()
+    if problem is None:
+        return
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        pytest.skip(f"the empty-network-namespace proof needs root: {problem}")
+    pytest.fail(f"cannot create an empty network namespace: {problem}")
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_native_code_reaches_nothing_in_an_empty_network_namespace(tmp_path, docs):
+    """Ingest, ask with each in-process generator (transformers, and llama.cpp's native
+    engine), and eval, all in a network namespace with loopback only: every packet bound
+    outside goes into a sink that counts it, whichever library (Python or native) sent it.
+    The Python guard runs too, so a refused Python call is named in its log."""
+    empty_netns_or_skip()
+    log = tmp_path / "net.log"
+    env = bare_env(tmp_path, log)
+    dataset = tiny_dataset(tmp_path / "tiny.jsonl")
+    kbqa_argv = [sys.executable, "-m", "rag.cli"]
+    commands = [
+        {"argv": [*kbqa_argv, "ingest", str(docs)]},
+        {"argv": [*kbqa_argv, "ask", "Which planet is the largest?"]},
+        {
+            "argv": [*kbqa_argv, "ask", "Which planet is the largest?"],
+            "env": {"KBQA_LLM_BACKEND": "llamacpp"},
+        },
+        {"argv": [*kbqa_argv, "eval", str(dataset), "--limit", "1", "--out", str(tmp_path / "e")]},
+    ]
+    report = run_in_empty_netns(commands, env, tmp_path / "netns.json", timeout=600)
+    assert report["interfaces"] == ["kbqa-out", "lo"]
+    for result in report["results"]:
+        assert result["returncode"] == 0, f"{result['argv'][3:]}: {result['stderr']}"
+    assert report["sink_packets"] == 0, "a packet was sent towards the outside"
+    assert not log.exists(), log.read_text()
+
+
+def test_the_network_namespace_sink_counts_native_and_python_sends(tmp_path):
+    """The sink is a real detector: a connect from native code the audit hook cannot see
+    (bash's ``/dev/tcp``, no Python) and a name lookup through libc are both counted."""
+    empty_netns_or_skip()
+    probe = (
+        "import socket\n"
+        "try:\n"
+        "    socket.getaddrinfo('example.com', 443)\n"
+        "except OSError:\n"
+        "    pass\n"
+    )
+    env = {"PATH": os.environ.get("PATH", "")}
+    report = run_in_empty_netns(
+        [
+            {"argv": ["timeout", "2", "bash", "-c", f"exec 3<>/dev/tcp/{OUTSIDE}/80"]},
+            {"argv": [sys.executable, "-c", probe]},
+        ],
+        env,
+        tmp_path / "netns.json",
+        timeout=60,
+    )
+    assert report["interfaces"] == ["kbqa-out", "lo"]
+    native, python = report["results"]
+    assert native["returncode"] == 124 and python["returncode"] == 0, report  # the SYN hung
+    assert native["sink_packets"] >= 1 and python["sink_packets"] >= 1, report
 
 
 def test_importing_kbqa_turns_hugging_face_offline_and_telemetry_off(tmp_path):
