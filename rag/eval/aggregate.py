@@ -33,6 +33,7 @@ GENERATION_METRICS = (
     "answer_em",
     "answer_f1",
     "answer_contains_gold",
+    "answer_complete",
     "citation_precision",
     "citation_recall",
     "cited_answers",
@@ -170,6 +171,7 @@ def summarize(rows: Sequence[EvalRow], depth: int, generate: bool) -> dict[str, 
             answer_em=_mean_or_none([r.answer_em for r in answerable]),
             answer_f1=_mean_or_none([r.answer_f1 for r in answerable]),
             answer_contains_gold=_mean_or_none([r.answer_contains_gold for r in answerable]),
+            answer_complete=_mean_or_none([r.answer_complete for r in answerable]),
             citation_precision=_mean_or_none([r.citation_precision for r in answered]),
             citation_recall=_mean_or_none([r.citation_recall for r in answered]),
             cited_answers=_share([bool(r.citations) for r in answered]),
@@ -209,6 +211,9 @@ def summarize(rows: Sequence[EvalRow], depth: int, generate: bool) -> dict[str, 
         "answered": sum(1 for r in answerable if r.abstained is False),
         "errors": sum(1 for r in rows if r.error),
     }
+    with_parts = sum(1 for r in answerable if r.answer_complete is not None)
+    if with_parts:
+        counts["with_parts"] = with_parts
     turns = [r for r in rows if r.conversation is not None]
     if turns:
         counts["conversations"] = len({r.conversation for r in turns})

@@ -4,7 +4,10 @@ The folder holds ``corpus/`` (document files, ingested as they are), ``questions
 optionally, ``conversations.jsonl``. A question line has ``id``, ``question``, ``answers`` (gold
 answer phrases; an empty list means the documents do not answer it and it must be refused),
 ``gold_source`` (a path relative to ``corpus/``, or null), ``evidence`` (a substring of that
-document's text stating the answer, or null), ``lang``, ``doc_lang`` and ``kind``. A conversation
+document's text stating the answer, or null), ``lang``, ``doc_lang`` and ``kind``; optionally
+``answers_all`` (groups of variants, each of which a complete answer holds) and, for an
+unanswerable question, ``topic_source`` (the document it is about: its ``doc_lang``, when not
+given, is that of the other questions on that document). A conversation
 line has ``id``, ``kind`` ("follow-up" or "topic-switch") and ``turns``, each turn with the
 fields of a question (its ``id`` defaults to ``<conversation id>#<turn number>``).
 
@@ -76,12 +79,37 @@ def load_devset(path: Path) -> EvalDataset:
             conversations.append(conversation)
     if not questions and not conversations:
         raise ConfigError(f"{questions_path}: no questions found")
+    _fill_topic_languages([*questions, *(t for c in conversations for t in c.turns)])
     return EvalDataset(
         name=root.name,
         questions=questions,
         corpus_dir=corpus,
         conversations=conversations,
     )
+
+
+def _fill_topic_languages(questions: list[EvalQuestion]) -> None:
+    # An unanswerable question has no gold document; the one it is about gives its language, so
+    # a Chinese question about an English manual counts as cross-language.
+    doc_langs = {q.gold_source: q.doc_lang for q in questions if q.gold_source and q.doc_lang}
+    for q in questions:
+        if q.doc_lang is None and q.topic_source is not None:
+            q.doc_lang = doc_langs.get(q.topic_source)
+
+
+def _answer_groups(record: dict[str, Any], where: str, path: Path) -> list[list[str]] | None:
+    raw = record.get("answers_all")
+    if raw is None:
+        return None
+    groups = raw if isinstance(raw, list) else None
+    if not groups or not all(
+        isinstance(g, list) and g and all(isinstance(a, str) and a.strip() for a in g)
+        for g in groups
+    ):
+        raise ConfigError(
+            f"{path}: {where}: 'answers_all' must be a non-empty list of non-empty lists of strings"
+        )
+    return [[a.strip() for a in g] for g in groups]
 
 
 def _records(path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -145,8 +173,10 @@ def _question(
         raise ConfigError(f"{path}: {where}: 'id' must be a non-empty string")
     answers = _answers(record, where, path)
     gold_source = _text(record, "gold_source", where, path, required=False)
-    if gold_source is not None and not (corpus / gold_source).is_file():
-        raise ConfigError(f"{path}: {where}: gold_source {gold_source!r} is not in {corpus}")
+    topic_source = _text(record, "topic_source", where, path, required=False)
+    for key, value in (("gold_source", gold_source), ("topic_source", topic_source)):
+        if value is not None and not (corpus / value).is_file():
+            raise ConfigError(f"{path}: {where}: {key} {value!r} is not in {corpus}")
     return EvalQuestion(
         id=qid,
         question=str(_text(record, "question", where, path, required=True)),
@@ -156,6 +186,8 @@ def _question(
         lang=_text(record, "lang", where, path, required=False),
         doc_lang=_text(record, "doc_lang", where, path, required=False),
         kind=_text(record, "kind", where, path, required=False),
+        answers_all=_answer_groups(record, where, path),
+        topic_source=topic_source,
     )
 
 

@@ -205,11 +205,36 @@ def percentile(values: Iterable[float], p: float) -> float:
     return low_value + (float(ordered[upper]) - low_value) * (position - lower)
 
 
+def _symbolic(gold: str) -> bool:
+    # Option flags and operators ("-t", "==", "@>", "C++"): normalisation would leave a letter or
+    # nothing, and "t" would then match every stray "t" token.
+    return (
+        any(_is_punctuation(ch) for ch in gold)
+        and len(normalize_answer(gold).replace(" ", "")) <= 2
+    )
+
+
+def _contains_symbolic(text: str, gold: str) -> bool:
+    haystack = " ".join(text.casefold().split())
+    needle = " ".join(gold.casefold().split())
+    start = haystack.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        before = haystack[start - 1] if start else " "
+        after = haystack[end] if end < len(haystack) else " "
+        if not before.isalnum() and not after.isalnum():
+            return True
+        start = haystack.find(needle, start + 1)
+    return False
+
+
 def contains_answer(text: str, gold_answers: Sequence[str]) -> bool:
     """Whether ``text`` contains a gold answer as a whole run of normalised tokens.
 
     Token boundaries keep "art" from matching inside "party"; for Chinese a run of characters
-    is a substring. Gold answers that normalise to nothing never match.
+    is a substring. A gold answer made of symbols (``-t``, ``==``, ``@>``, ``C++``), which
+    normalisation would shrink to a letter or nothing, must occur as written (case-folded,
+    whitespace collapsed) with no letter or digit directly before or after it.
 
     >>> contains_answer("The Andes are in South America.", ["andes"])
     True
@@ -217,9 +242,17 @@ def contains_answer(text: str, gold_answers: Sequence[str]) -> bool:
     False
     >>> contains_answer("北京大学成立于1898年。", ["1898年"])
     True
+    >>> contains_answer("Use pg_dump -t mytable.", ["-t"]), contains_answer("The table.", ["-t"])
+    (True, False)
+    >>> contains_answer("Compare with == here", ["=="]), contains_answer("x", ["  "])
+    (True, False)
     """
     haystack = f" {' '.join(answer_tokens(text))} "
     for gold in gold_answers:
+        if _symbolic(gold):
+            if _contains_symbolic(text, gold):
+                return True
+            continue
         needle = " ".join(answer_tokens(gold))
         if needle and f" {needle} " in haystack:
             return True

@@ -32,6 +32,8 @@ class EvalQuestion:
     lang: str | None = None  # the question's language, "en" or "zh"
     doc_lang: str | None = None  # the gold document's language
     kind: str | None = None  # e.g. paraphrase, who, howto, list, cross-lingual, unanswerable
+    answers_all: list[list[str]] | None = None  # list questions: each group must be in the answer
+    topic_source: str | None = None  # unanswerable: the document the question is about
 
     @property
     def answerable(self) -> bool:

@@ -42,6 +42,7 @@ _METRIC_LABELS: tuple[tuple[str, str, str], ...] = (
     ("answer_em", "exact match (cited answer)", "answerable"),
     ("answer_f1", "token F1 (cited answer)", "answerable"),
     ("answer_contains_gold", "answer contains gold (cited answer)", "answerable"),
+    ("answer_complete", "answer contains every part (list questions)", "with_parts"),
     ("citation_precision", "citation precision", "answered"),
     ("citation_recall", "citation recall", "answered"),
     ("cited_answers", "answers with a citation", "answered"),
@@ -60,8 +61,12 @@ def summary_table(result: EvalResult) -> str:
     """The metrics as a Markdown table (what the CLI prints at the end), then the targets table."""
     lines = ["| metric | value | questions |", "|---|---:|---:|"]
     for key, label, over in _METRIC_LABELS:
+        if result.dataset_kind == "folder":  # real documents have passages, not paragraphs
+            label = label.replace("gold paragraph", "gold passage").replace("article", "document")
         value = result.metrics.get(key)
         if value is None and key in GENERATION_METRICS and not result.generate:
+            continue
+        if over not in result.counts and over == "with_parts":  # no list questions asked
             continue
         lines.append(f"| {label} | {_fmt(value)} | {result.counts.get(over, 0)} |")
     for stage, stats in result.latency.items():
@@ -168,11 +173,15 @@ def render_markdown(result: EvalResult, plots: Sequence[str] = ()) -> str:
             "",
             "| | " + " | ".join(f"k={k}" for k in ks) + " |",
             "|---|" + "---:|" * len(result.hit_curve),
-            "| gold paragraph | " + " | ".join(f"{v:.3f}" for v in result.hit_curve) + " |",
+            f"| gold {'passage' if result.dataset_kind == 'folder' else 'paragraph'} | "
+            + " | ".join(f"{v:.3f}" for v in result.hit_curve)
+            + " |",
         ]
         if result.doc_hit_curve:
             out.append(
-                "| gold article | " + " | ".join(f"{v:.3f}" for v in result.doc_hit_curve) + " |"
+                f"| gold {'document' if result.dataset_kind == 'folder' else 'article'} | "
+                + " | ".join(f"{v:.3f}" for v in result.doc_hit_curve)
+                + " |"
             )
         out.append("")
     if result.by_type:

@@ -88,6 +88,7 @@ class EvalRow:
     answer_em: float | None = None
     answer_f1: float | None = None
     answer_contains_gold: float | None = None  # the checked answer holds a gold answer phrase
+    answer_complete: float | None = None  # it holds every group of ``answers_all`` (lists)
     citation_precision: float | None = None
     citation_recall: float | None = None
     citations: list[int] = field(default_factory=list)
@@ -174,6 +175,10 @@ def score_row(
         row.answer_em = exact_match(row.answer, row.golds)
         row.answer_f1 = token_f1(row.answer, row.golds)
         row.answer_contains_gold = answer_contains_gold(row.answer, row.golds)
+        if question.answers_all:
+            row.answer_complete = float(
+                all(contains_answer(row.answer, group) for group in question.answers_all)
+            )
         if not answer.abstained:
             by_n = {p.n: p for p in answer.passages}
             cited = [by_n[n] for n in row.citations if n in by_n]

@@ -81,3 +81,28 @@ def test_conversation_needs_turns(tmp_path: Path) -> None:
     (root / "conversations.jsonl").write_text('{"id": "c9", "turns": []}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="'turns' must be a non-empty list"):
         load_devset(root)
+
+
+def test_unanswerable_question_takes_the_language_of_its_topic_document(tmp_path: Path) -> None:
+    root = write_devset(tmp_path / "dev")
+    lines = (root / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    extra = {"id": "zx", "question": "年假可以折现吗？", "answers": [], "gold_source": None,
+             "evidence": None, "lang": "zh", "doc_lang": None, "kind": "unanswerable",
+             "topic_source": "en/travel.md"}  # fmt: skip
+    lines.append(json.dumps(extra, ensure_ascii=False))
+    (root / "questions.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    q = {q.id: q for q in load_devset(root).questions}
+    assert q["zx"].topic_source == "en/travel.md" and q["zx"].doc_lang == "en"
+    assert q["en3"].doc_lang is None  # no topic document: grouped by its own language
+
+
+def test_answers_all_groups_are_read_and_checked(tmp_path: Path) -> None:
+    root = write_devset(tmp_path / "dev")
+    _rewrite(root, answers_all=[["45 days", "45天"], ["receipts"]])
+    assert load_devset(root).questions[0].answers_all == [["45 days", "45天"], ["receipts"]]
+    _rewrite(root, answers_all=[[]])
+    with pytest.raises(ConfigError, match="'answers_all' must be"):
+        load_devset(root)
+    _rewrite(root, answers_all=None, topic_source="en/nowhere.md")
+    with pytest.raises(ConfigError, match="topic_source 'en/nowhere.md' is not in"):
+        load_devset(root)

@@ -232,3 +232,21 @@ def test_citation_recall() -> None:
 def test_question_type(question: str, expected: str) -> None:
     assert question_type(question) == expected
     assert expected in QUESTION_TYPES
+
+
+@pytest.mark.parametrize(
+    ("text", "gold", "found"),
+    [
+        ("Run pg_dump -t orders.", "-t", True),
+        ("Run pg_dump --table orders.", "-t", False),  # inside a longer option
+        ("The table is big.", "-t", False),  # normalised "-t" would be the token "t"
+        ("Use the @> operator.", "@>", True),
+        ("Use the @? operator.", "@>", False),
+        ("It returns -1 on error.", "-1", True),
+        ("It returns 1 on error.", "-1", False),
+        ("写成 C++ 代码", "C++", True),
+        ("I don't know.", "No", False),  # "no" is not a token of "don't know"
+    ],
+)
+def test_symbol_answers_match_as_written(text: str, gold: str, found: bool) -> None:
+    assert contains_answer(text, [gold]) is found

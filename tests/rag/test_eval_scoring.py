@@ -155,3 +155,20 @@ def test_rows_group_by_language_and_conversation() -> None:
     summary = summarize(rows, depth=5, generate=True)
     assert summary["counts"]["questions"] == 5 and summary["counts"]["conversation_turns"] == 1
     assert summary["metrics"]["answer_contains_gold"] == 0.5  # single questions only: 2 of 4
+
+
+def test_a_list_answer_is_complete_only_with_every_part() -> None:
+    q = EvalQuestion("l", "Which databases?", ["FAISS", "Chroma"], "zh/a.txt",
+                     evidence="FAISS、Chroma、Milvus", answers_all=[["FAISS"], ["Chroma"], ["Milvus"]])  # fmt: skip
+    read = [passage(1, "无缝对接 FAISS、Chroma、Milvus 等向量数据库", "zh/a.txt")]
+
+    def scored(text: str):
+        answer = make_answer(text, read, cite=(1,))
+        return score_row(q, answerable=True, ranked=read, top_k=4, relevance_threshold=0.2,
+                         answer=answer)  # fmt: skip
+
+    partial, full = scored("FAISS and Chroma [1]."), scored("FAISS, Chroma and Milvus [1].")
+    assert (partial.answer_contains_gold, partial.answer_complete) == (1.0, 0.0)
+    assert (full.answer_contains_gold, full.answer_complete) == (1.0, 1.0)
+    summary = summarize([partial, full], depth=5, generate=True)
+    assert summary["metrics"]["answer_complete"] == 0.5 and summary["counts"]["with_parts"] == 2
