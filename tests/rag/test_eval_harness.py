@@ -173,7 +173,7 @@ def test_folder_report_has_the_targets_table_and_method(devset, tmp_path):
     assert "| set | questions | passage given to the model | answer contains gold |" in report
     assert "| en | 3 | 1.000 | 0.500 | 0.500 | 1.000 |" in report
     assert "| conversations | 4 |" in report and "## By kind" in report
-    assert "| retrieval hit@1 (gold passage) | 1.000 | 4 |" in report
+    assert "| retrieval hit@1 (gold passage) | 0.750 | 4 |" in report
     assert EVIDENCE_RULE in report and "must be refused" in report
     assert "Answer contains gold" in report and "held out" not in report.lower()
     payload = json.loads(outputs.results.read_text(encoding="utf-8"))
