@@ -58,7 +58,7 @@ browser:
 	fi
 
 lint: test-deps
-	$(BIN)/ruff check rag ingest app tests bench
+	$(BIN)/ruff check rag ingest app tests bench conftest.py
 
 clean:
 	rm -rf $(VENV) vectorstore/chroma.sqlite3 vectorstore/kbqa test-artifacts

@@ -192,6 +192,7 @@ def test_native_code_reaches_nothing_in_an_empty_network_namespace(tmp_path, doc
     assert not log.exists(), log.read_text()
 
 
+@pytest.mark.slow  # namespaces and a 2 s connect that must hang
 def test_the_network_namespace_sink_counts_native_and_python_sends(tmp_path):
     """The sink is a real detector: a connect from native code the audit hook cannot see
     (bash's ``/dev/tcp``, no Python) and a name lookup through libc are both counted."""

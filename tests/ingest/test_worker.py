@@ -62,6 +62,7 @@ def by_source(report):
     return {f.source: f for f in report.files}
 
 
+@pytest.mark.slow  # the real MiniLM embedder (make_kb)
 def test_a_file_over_the_time_limit_is_skipped_and_the_rest_ingested(make_kb, tmp_path):
     kb = make_kb(file_timeout=0.5)
     folder = tmp_path / "docs"
@@ -77,6 +78,7 @@ def test_a_file_over_the_time_limit_is_skipped_and_the_rest_ingested(make_kb, tm
     assert_consistent(kb)
 
 
+@pytest.mark.slow  # the real MiniLM embedder (make_kb)
 def test_the_same_file_is_read_when_the_limit_allows_it(make_kb, tmp_path):
     kb = make_kb(file_timeout=120)
     folder = tmp_path / "docs"
@@ -86,6 +88,7 @@ def test_the_same_file_is_read_when_the_limit_allows_it(make_kb, tmp_path):
     assert by_source(report)["big.txt"].status == "added"
 
 
+@pytest.mark.slow  # the real MiniLM embedder (make_kb)
 def test_a_reader_killed_mid_file_costs_that_file_only(make_kb, tmp_path):
     """What the kernel's OOM killer or a segfault in a C parser looks like to kbqa."""
     kb = make_kb()
@@ -176,6 +179,7 @@ def test_each_ingest_reads_under_the_memory_cap_it_asks_for(tmp_path):
     assert len(loaded.chunks[0][0]) > 39 * 2**20
 
 
+@pytest.mark.slow  # the real MiniLM embedder (make_kb)
 def test_files_that_change_or_vanish_while_ingested_are_reported_and_kept_for_next_run(
     make_kb, tmp_path
 ):
@@ -205,6 +209,7 @@ def test_files_that_change_or_vanish_while_ingested_are_reported_and_kept_for_ne
     assert_consistent(kb)
 
 
+@pytest.mark.slow  # the real MiniLM embedder (make_kb)
 def test_special_files_are_not_read(make_kb, tmp_path):
     kb = make_kb()
     folder = tmp_path / "docs"
@@ -216,6 +221,7 @@ def test_special_files_are_not_read(make_kb, tmp_path):
     assert files["note0.txt"].status == "added"
 
 
+@pytest.mark.slow  # the real MiniLM embedder (make_kb)
 def test_one_reader_process_serves_consecutive_ingests(make_kb, tmp_path):
     kb = make_kb()
     folder = tmp_path / "docs"
@@ -228,6 +234,7 @@ def test_one_reader_process_serves_consecutive_ingests(make_kb, tmp_path):
     assert worker._idle[-1].proc.pid == pid
 
 
+@pytest.mark.slow  # the real MiniLM embedder (make_kb)
 def test_an_ingest_refused_before_reading_leaves_no_reader_behind(make_kb, tmp_path):
     # The reader starts before the store opens (its imports overlap the store's); an ingest
     # refused there must hand it back, or a long-lived app would gather one per refusal.
@@ -244,6 +251,7 @@ def test_an_ingest_refused_before_reading_leaves_no_reader_behind(make_kb, tmp_p
     assert len(worker._idle) == 1
 
 
+@pytest.mark.slow  # the real MiniLM embedder (make_kb)
 def test_in_process_reading_when_the_limit_is_off(make_kb, tmp_path):
     kb = make_kb(file_timeout=0)
     folder = tmp_path / "docs"
