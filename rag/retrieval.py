@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from difflib import get_close_matches
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import AliasChoices, ConfigDict, Field
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, UnknownOptionError
 from rag.text import tokenize
 from rag.types import Passage
 
@@ -49,27 +50,36 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
+MMR_LAMBDA = 0.6  # weight of relevance against redundancy when ``mmr`` diversifies passages
+
+
 def mmr_order(
-    candidates: list[str],
-    relevance: dict[str, float],
-    vectors: dict[str, Any],
+    query_vector: Sequence[float],
+    candidates: Sequence[str],
+    vectors: Mapping[str, Sequence[float]],
     top_k: int,
-    lam: float = 0.6,
+    lam: float = MMR_LAMBDA,
 ) -> list[str]:
-    """Maximal marginal relevance over already-scored candidates."""
-    chosen: list[str] = []
-    rest = list(candidates)
-    top = max(relevance.values(), default=1.0) or 1.0
-    while rest and len(chosen) < top_k:
+    """The ``top_k`` candidates maximal marginal relevance picks, in the order it picks them.
 
-        def gain(cid: str) -> float:
-            redundancy = max((_cosine(vectors[cid], vectors[c]) for c in chosen), default=0.0)
-            return lam * relevance[cid] / top - (1 - lam) * redundancy
+    LangChain's ``maximal_marginal_relevance``: relevance is a candidate's cosine to the
+    question, redundancy its highest cosine to a passage already picked. langchain-core calls
+    that module private; ``test_mmr_prefers_diverse_passages`` fails at once if it moves.
 
-        best = max(rest, key=gain)
-        chosen.append(best)
-        rest.remove(best)
-    return chosen
+    >>> vectors = {"a": [0.99, 0.14], "a_again": [1.0, 0.0], "b": [0.6, 0.8]}
+    >>> mmr_order([1.0, 0.3], ["a", "a_again", "b"], vectors, top_k=2, lam=0.5)
+    ['a', 'b']
+    """
+    import numpy as np
+    from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+    picked = maximal_marginal_relevance(
+        np.asarray(query_vector, dtype=float),
+        [list(map(float, vectors[c])) for c in candidates],
+        lambda_mult=lam,
+        k=top_k,
+    )
+    return [candidates[i] for i in picked]
 
 
 DENSE_WEIGHT = 0.6  # evidence = 0.4 * question coverage + 0.6 * best cosine (docs/evaluation.md)
@@ -220,10 +230,8 @@ class HybridSearch:
             rerank = {c: float(x) for c, x in zip(pool, scores, strict=True)}
             order = sorted(pool, key=lambda c: -rerank[c])
         if self.mmr:
-            relevance = rerank or fused
-            floor = min(relevance.values())
-            shifted = {c: relevance[c] - floor + 1e-6 for c in order}  # MMR wants positive scores
-            order = mmr_order(order, shifted, {c: records[c]["vector"] for c in order}, top_k)
+            # Diversify within the fused (or reranked) candidates; MMR scores them by cosine.
+            order = mmr_order(qvec, order, {c: records[c]["vector"] for c in order}, top_k)
         passages = []
         for n, cid in enumerate(order[:top_k], 1):
             rec = records[cid]
@@ -246,14 +254,58 @@ class HybridSearch:
 
 
 class KbRetriever(BaseRetriever):
-    """The hybrid search as a LangChain retriever (Documents carry score metadata)."""
+    """The hybrid search as a LangChain retriever (Documents carry score metadata).
+
+    ``top_k`` (also accepted as ``k``, LangChain's name) is how many documents come back; one
+    call can ask for another number: ``retriever.invoke(question, k=2)``. Any other option is an
+    ``UnknownOptionError`` that names the valid ones.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    search: Any
-    top_k: int = 4
+    search: Any  # a HybridSearch, or anything with its ``search(query, top_k=...)``
+    top_k: int = Field(4, validation_alias=AliasChoices("top_k", "k"))
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("k", "top_k")
+    # BaseRetriever.invoke reads this one itself and passes it on too.
+    _PASSED_THROUGH: ClassVar[frozenset[str]] = frozenset({"verbose"})
+
+    def __init__(self, **fields: Any) -> None:
+        super().__init__(**fields)
+        if self.top_k <= 0:  # here, not in a validator, so it stays a ConfigError
+            raise ConfigError(f"top_k must be positive, got {self.top_k}")
+
+    def call_top_k(self, options: dict[str, Any]) -> int:
+        """The number of documents one call asks for (``k`` or ``top_k``), checked.
+
+        >>> KbRetriever(search=None, k=3).call_top_k({"top_k": 1})
+        1
+        >>> KbRetriever(search=None).call_top_k({"topk": 1})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        rag.errors.UnknownOptionError: unknown retriever option 'topk' (did you mean 'top_k'?); ...
+        """
+        unknown = sorted(set(options) - set(self.OPTIONS) - self._PASSED_THROUGH)
+        if unknown:
+            named = [
+                f"{name!r}"
+                + "".join(
+                    f" (did you mean {c!r}?)" for c in get_close_matches(name, self.OPTIONS, n=1)
+                )
+                for name in unknown
+            ]
+            raise UnknownOptionError(
+                f"unknown retriever option {', '.join(named)}; valid options:"
+                f" {', '.join(self.OPTIONS)}"
+            )
+        asked = {options[name] for name in self.OPTIONS if options.get(name) is not None}
+        if len(asked) > 1:
+            raise ConfigError(f"k={options['k']} and top_k={options['top_k']} disagree")
+        top_k = int(asked.pop()) if asked else self.top_k
+        if top_k <= 0:
+            raise ConfigError(f"top_k must be positive, got {top_k}")
+        return top_k
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **options: Any
     ) -> list[Document]:
         return [
             Document(
@@ -261,5 +313,5 @@ class KbRetriever(BaseRetriever):
                 page_content=p.text,
                 metadata={**p.metadata, "score": p.score, "dense_score": p.dense_score},
             )
-            for p in self.search.search(query, top_k=self.top_k)
+            for p in self.search.search(query, top_k=self.call_top_k(options))
         ]

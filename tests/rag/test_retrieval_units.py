@@ -1,6 +1,7 @@
 """Fast unit tests of the retrieval pieces: fusion, keyword index, tokenisation, validation."""
 
 import pytest
+from langchain_core.embeddings import Embeddings
 
 from rag.errors import ConfigError
 from rag.keyword import KeywordIndex
@@ -17,9 +18,46 @@ def test_rrf_rewards_agreement_and_weights():
 
 
 def test_mmr_prefers_diverse_passages():
-    vectors = {"a": [1.0, 0.0], "a2": [0.99, 0.01], "b": [0.0, 1.0]}
-    relevance = {"a": 1.0, "a2": 0.95, "b": 0.6}
-    assert mmr_order(["a", "a2", "b"], relevance, vectors, top_k=2, lam=0.5) == ["a", "b"]
+    query = [1.0, 0.3]
+    vectors = {"a": [0.99, 0.14], "a_again": [1.0, 0.0], "b": [0.6, 0.8]}
+    # By relevance alone the near-copy comes second; MMR takes the different passage instead.
+    assert mmr_order(query, ["a", "a_again", "b"], vectors, top_k=2, lam=1.0) == ["a", "a_again"]
+    assert mmr_order(query, ["a", "a_again", "b"], vectors, top_k=2) == ["a", "b"]
+    assert mmr_order(query, [], {}, top_k=2) == []
+
+
+class TopicEmbeddings(Embeddings):
+    """A passage's vector is its first word's topic (near-copies get near-equal vectors); every
+    question is one vector, closest to Jupiter and then to Saturn."""
+
+    TOPICS = {"jupiter": [1.0, 0.0, 0.0], "saturn": [0.6, 0.8, 0.0], "bread": [0.0, 0.0, 1.0]}
+
+    def embed_query(self, text: str) -> list[float]:
+        return [0.95, 0.31, 0.0, 0.0]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        # The length term keeps near-copies from being exact duplicates (HNSW can drop those).
+        return [[*self.TOPICS[t.split()[0]], 0.01 * len(t.split())] for t in texts]
+
+
+def test_mmr_search_diversifies_the_passages(tmp_path):
+    from tests.conformance.conftest import memory_store
+
+    store = memory_store(tmp_path, TopicEmbeddings())
+    texts = [
+        "jupiter is the largest planet",
+        "jupiter is the largest planet by far",
+        "jupiter is the largest planet of all eight",
+        "saturn is the second largest planet",
+        "bread rises",
+    ]
+    store.add_texts(texts, [{"source": f"{i}.md"} for i in range(5)], ids=list("01234"))
+    plain = HybridSearch(store, store.embeddings, top_k=2, hybrid=False)
+    diverse = HybridSearch(store, store.embeddings, top_k=2, hybrid=False, mmr=True)
+    question = "which planet is largest jupiter"
+    assert {p.chunk_id for p in plain.search(question)} <= {"0", "1", "2"}  # two near-copies
+    picked = [p.text for p in diverse.search(question)]
+    assert picked[0].startswith("jupiter") and picked[1].startswith("saturn")
 
 
 def test_keyword_index_is_persistent_incremental_and_bilingual(tmp_path):
