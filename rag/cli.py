@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_app)
 
+    from rag.api.command import add_serve_command  # the HTTP API; imports nothing heavy
+
+    add_serve_command(sub, common)
     _add_optional_commands(sub, common)
     return parser
 

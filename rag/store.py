@@ -212,12 +212,22 @@ class KbStore(VectorStore):
         raise NotImplementedError("open a KbStore with open_store()")
 
     def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
-        ids = kwargs.get("ids") or [d.id for d in documents]
-        if any(i is None for i in ids):
-            raise ValueError("KbStore needs an id for every document")
+        """Add documents, or replace those whose id is already stored, in Chroma and keywords.
+
+        A document's id is ``ids[i]``, else its own ``id``, else a new UUID (as in every
+        LangChain store; ingest always passes ids).
+        """
+        import uuid
+
+        given = kwargs.get("ids") or [None] * len(documents)
+        if len(given) != len(documents):
+            raise ValueError(f"{len(given)} ids for {len(documents)} documents")
+        ids = [str(i or d.id or uuid.uuid4()) for i, d in zip(given, documents, strict=True)]
         written = self.chroma.add_documents(documents, ids=ids)
         self.keyword.add(
-            ids, [d.page_content for d in documents], [d.metadata["source"] for d in documents]
+            ids,
+            [d.page_content for d in documents],
+            [str(d.metadata.get("source", "")) for d in documents],
         )
         return written
 
