@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.api.app import create_app
+from rag.api.app import answer_events, create_app
 from rag.errors import ConfigError, EmptyKnowledgeBaseError
 from rag.options import AskOptions
 from rag.settings import Settings
@@ -341,6 +342,34 @@ def test_answers_are_generated_one_at_a_time(kbs, one_at_a_time):
         assert kbs.gauge.most == 1
     else:  # without it (a model server generates) they overlap
         assert kbs.gauge.most >= 2
+
+
+def test_a_client_that_leaves_stops_its_answer_and_frees_the_generator():
+    produced: list[int] = []
+
+    class SlowStream:
+        answer = None
+
+        def __iter__(self):
+            for i in range(1000):
+                produced.append(i)
+                time.sleep(0.002)
+                yield f"{i} "
+
+    class SlowKb:
+        def stream(self, question, history=None, **options):
+            return SlowStream()
+
+    lock = threading.Lock()
+
+    async def leave_after_the_first_piece():
+        events = answer_events(SlowKb(), QUESTION, [], {}, lock)
+        assert (await anext(events)).value == "0 "
+        await events.aclose()  # what the server does when the client disconnects
+
+    asyncio.run(leave_after_the_first_piece())
+    assert lock.acquire(timeout=5)  # the next request's turn
+    assert len(produced) < 1000
 
 
 # -- API key ---------------------------------------------------------------------------------------
