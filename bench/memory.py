@@ -136,7 +136,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from rag.kb import KnowledgeBase
+    from rag.kb import KnowledgeBase, Models
 
     work = Path(tempfile.mkdtemp(prefix="kbqa-bench-memory-", dir=args.workdir))
     corpus = work / "corpus"
@@ -155,7 +155,8 @@ def main() -> None:
     real = kb.embeddings
     warm = [p.read_text(encoding="utf-8")[:900] for p in files[:1024]]
     real._client.encode(warm, batch_size=kb.settings.embed_batch_size)
-    kb.models._embeddings = HashEmbeddings(real)
+    hashed = HashEmbeddings(real)
+    kb = KnowledgeBase(kb.settings, models=Models(kb.settings, load_embedder=lambda: hashed))
     sampler = Sampler(psutil.Process(server.pid) if server is not None else None)
     sampler.start()
     t0 = time.perf_counter()

@@ -125,9 +125,8 @@ def share_embedder(settings: Settings, models):
     """A ``Models`` for ``settings`` that reuses the session's loaded embedder."""
     from rag.kb import Models
 
-    own = Models(settings)
-    own._embeddings = models.embeddings  # one embedder load per session, not per backend
-    return own
+    shared = models.embeddings  # one embedder load per session, not per backend
+    return Models(settings, load_embedder=lambda: shared)
 
 
 @pytest.fixture(scope="module")
