@@ -144,3 +144,17 @@ def test_a_held_ingest_lock_refuses_before_the_store_opens(parts, folder):
 def test_missing_folder_is_a_loader_error(parts, tmp_path):
     with pytest.raises(LoaderError, match="no such file"):
         parts.ingestor().run(tmp_path / "nowhere")
+
+
+def test_both_file_hashers_give_the_sha256_of_the_whole_file(tmp_path):
+    import hashlib
+    import os
+
+    from ingest.pipeline import file_sha256
+    from rag.model_cache import sha256_file
+
+    data = os.urandom(3 * (1 << 20) + 7)  # more than one read block of the old loops
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    expected = hashlib.sha256(data).hexdigest()
+    assert file_sha256(path) == sha256_file(path) == expected
