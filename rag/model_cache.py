@@ -127,7 +127,7 @@ def convert_gguf(gguf: Path, folder: Path) -> Path:
     # The model is plain float32 now; without this save_pretrained records a GGUF quantizer.
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     files = {
