@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGenerationChunk
 from pydantic import Field
 
@@ -72,7 +73,7 @@ class LlamaCppChat(StreamingChat):
 
     Same interface as ``TransformersChat``: sampling knobs as fields with per-call overrides
     (temperature 0 = greedy), ``render``, ``count_tokens``, ``context_window``, token streaming,
-    and a final ``AIMessage`` continued rather than answered.
+    a final ``AIMessage`` continued rather than answered, and token counts in the last chunk.
     """
 
     server: Any = Field(exclude=True)  # xllamacpp.Server
@@ -178,14 +179,27 @@ class LlamaCppChat(StreamingChat):
                 if not piece and not finish:
                     continue
                 meta: dict[str, Any] = {}
+                usage: UsageMetadata | None = None
                 if finish:
                     meta = {
+                        "model_name": self.model_name,
                         "finish_reason": finish,
                         "usage": item.get("usage"),
                         "timings": item.get("timings"),
                     }
+                    counts = item.get("usage") or {}
+                    n_in = int(counts.get("prompt_tokens") or n_prompt)
+                    n_new = int(counts.get("completion_tokens") or 0)
+                    usage = UsageMetadata(
+                        input_tokens=n_in, output_tokens=n_new, total_tokens=n_in + n_new
+                    )
                 chunk = ChatGenerationChunk(
-                    message=AIMessageChunk(content=piece, response_metadata=meta)
+                    message=AIMessageChunk(
+                        content=piece,
+                        response_metadata=meta,
+                        usage_metadata=usage,
+                        chunk_position="last" if finish else None,
+                    )
                 )
                 if run_manager and piece:
                     run_manager.on_llm_new_token(piece, chunk=chunk)

@@ -148,13 +148,21 @@ class OpenAICompatChat(StreamingChat):
 
         request = self._request_kwargs(kwargs)
         try:
-            for part in self.client.stream(server_messages(messages), stop=stop, **request):
+            # stream_usage: the server's token counts arrive in one last chunk of their own.
+            parts = self.client.stream(
+                server_messages(messages), stop=stop, stream_usage=True, **request
+            )
+            for part in parts:
                 piece = part.text
                 meta = dict(part.response_metadata or {})
-                if not piece and not meta.get("finish_reason"):
+                if not piece and not meta.get("finish_reason") and not part.usage_metadata:
                     continue
+                if meta.get("finish_reason"):
+                    meta.setdefault("model_name", self.model_name)
                 chunk = ChatGenerationChunk(
-                    message=AIMessageChunk(content=piece, response_metadata=meta)
+                    message=AIMessageChunk(
+                        content=piece, response_metadata=meta, usage_metadata=part.usage_metadata
+                    )
                 )
                 if run_manager and piece:
                     run_manager.on_llm_new_token(piece, chunk=chunk)

@@ -32,7 +32,8 @@ class TransformersChat(StreamingChat):
     """Chat model over ``model``/``tokenizer`` already in memory.
 
     A final ``AIMessage`` in the input is continued, not answered: that is how a prompt
-    pre-starts the assistant's turn ("Answer:").
+    pre-starts the assistant's turn ("Answer:"). The stream's last chunk carries the token counts
+    (``usage_metadata``), ``model_name`` and ``finish_reason``, as LangChain's standard tests ask.
     """
 
     hf_model: Any = Field(exclude=True)
@@ -114,11 +115,14 @@ class TransformersChat(StreamingChat):
             self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
         )
         errors: list[BaseException] = []
+        generated: list[Any] = []
 
         def work() -> None:
             try:
                 with torch.inference_mode():
-                    self.hf_model.generate(**inputs, **gen_kwargs, streamer=streamer)
+                    generated.append(
+                        self.hf_model.generate(**inputs, **gen_kwargs, streamer=streamer)
+                    )
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 errors.append(exc)
                 streamer.end()
@@ -139,6 +143,21 @@ class TransformersChat(StreamingChat):
         thread.join()
         if errors:
             raise ModelError(f"generation failed: {errors[0]}") from errors[0]
+        n_prompt = int(inputs["input_ids"].shape[1])
+        n_new = int(generated[0].shape[-1]) - n_prompt if generated else 0
+        finish = "length" if n_new >= gen_kwargs["max_new_tokens"] else "stop"
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata={
+                    "input_tokens": n_prompt,
+                    "output_tokens": n_new,
+                    "total_tokens": n_prompt + n_new,
+                },
+                response_metadata={"model_name": self.model_name, "finish_reason": finish},
+                chunk_position="last",
+            )
+        )
 
 
 def load_transformers_chat(settings: Settings) -> TransformersChat:
