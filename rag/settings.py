@@ -30,7 +30,8 @@ from rag import registry
 from rag.environment import apply_hub_env
 
 DEFAULT_EXTENSIONS = (
-    ".pdf .txt .text .md .markdown .rst .html .htm .docx .xlsx .ods .pptx .csv .json .jsonl .log"
+    ".pdf .txt .text .md .markdown .rst .html .htm .docx .xlsx .ods .pptx .png .jpg .jpeg .tif .tiff"
+    " .csv .json .jsonl .log"
 ).split()
 
 # Marks a field a loaded model depends on: changing it means loading models again (the app keys

@@ -1,8 +1,9 @@
 """Document loaders: one file in, LangChain ``Document`` objects out, or one ``LoaderError``.
 
 Each format's loader (``text``, ``pdf``, ``html``, ``docx``, ``spreadsheet``, ``slides``,
-``tabular``) only turns the file into text plus a ``title`` (and ``page`` for PDF pages, slides and
-sheets, ``sheet`` for sheets). ``load_file`` does everything common to all of them:
+``ocr`` for images, ``tabular``) only turns the file into text plus a ``title`` (and ``page`` for
+PDF pages, slides, sheets and image frames; ``sheet`` for sheets; ``ocr`` for recognised text).
+``load_file`` does everything common to all of them:
 the extension lookup, the size limit, turning ``OSError`` and parser crashes into ``LoaderError``,
 and stamping the metadata contract (``source``, ``page``, ``title``, ``lang``, ``mime``).
 
@@ -28,6 +29,7 @@ from ingest.loaders.docx import load_docx
 from ingest.loaders.encoding import EMPTY_REASON, read_text
 from ingest.loaders.html import load_html
 from ingest.loaders.limits import max_unpacked_bytes
+from ingest.loaders.ocr import load_image
 from ingest.loaders.pdf import load_pdf
 from ingest.loaders.slides import load_pptx
 from ingest.loaders.spreadsheet import load_ods, load_xlsx
@@ -74,6 +76,11 @@ LOADERS: dict[str, Loader] = {
     ".xlsx": load_xlsx,
     ".ods": load_ods,
     ".pptx": load_pptx,
+    ".png": load_image,
+    ".jpg": load_image,
+    ".jpeg": load_image,
+    ".tif": load_image,
+    ".tiff": load_image,
     ".csv": load_csv,
     ".json": load_json,
     ".jsonl": load_jsonl,
@@ -93,6 +100,11 @@ MIME_TYPES: dict[str, str] = {
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".ods": "application/vnd.oasis.opendocument.spreadsheet",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
     ".csv": "text/csv",
     ".json": "application/json",
     ".jsonl": "application/x-ndjson",

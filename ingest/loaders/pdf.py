@@ -4,8 +4,8 @@ The text is cleaned (``pdf_clean``): ligatures spelled out, hyphenated words joi
 marks dropped, running headers, footers and page numbers removed. Pages that draw ruled tables
 are read again by pdfplumber, which keeps a table's rows and cells (``pdf_tables``).
 
-Scanned PDFs (no text layer) and encrypted PDFs without the right password are refused with a
-reason that says what to do; pypdf's own warnings about sloppy files are kept out of the log, since
+Pages without a text layer (scans) are read by OCR (``ocr``) and marked ``ocr: True``; encrypted
+PDFs without the right password are refused with a reason that says what to do; pypdf's own warnings about sloppy files are kept out of the log, since
 a real-world folder of PDFs would otherwise flood the ingest output.
 
 Decompression bombs: pypdf caps each stream's decoded size (75 MB by default); kbqa lowers that cap
@@ -33,6 +33,7 @@ from pypdf import (
 from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
 from ingest.loaders.limits import bomb_reason
+from ingest.loaders.ocr import ocr_pdf_pages
 from ingest.loaders.pdf_clean import PageTextCollector, clean_pages
 from ingest.loaders.pdf_tables import page_has_rules, pages_with_tables
 from rag.errors import LoaderError
@@ -40,7 +41,7 @@ from rag.errors import LoaderError
 if TYPE_CHECKING:
     from ingest.loaders import LoadOptions
 
-SCANNED_REASON = "no extractable text; scanned?"
+SCANNED_REASON = "no text found: no text layer, and OCR read none"
 _AES_REASON = (
     "encrypted with AES, which needs the 'cryptography' package (pip install cryptography)"
 )
@@ -60,12 +61,15 @@ def load_pdf(path: Path, options: LoadOptions) -> list[Document]:
             ruled = [n for n, page in enumerate(reader.pages, start=1) if _has_rules(page)]
             for number, text in pages_with_tables(path, ruled, password).items():
                 texts[number - 1] = text
+            scanned = _ocr_textless(path, texts, password)
             documents = []
             for number, text in enumerate(clean_pages([text or "" for text in texts]), start=1):
                 if text:
-                    metadata: dict[str, str | int] = {"page": number}
+                    metadata: dict[str, str | int | bool] = {"page": number}
                     if title:
                         metadata["title"] = title
+                    if number in scanned:
+                        metadata["ocr"] = True
                     documents.append(Document(page_content=text, metadata=metadata))
         except LoaderError:
             raise
@@ -164,6 +168,25 @@ def _content_size(page: PageObject) -> int:
     except Exception:
         return 0
     return len(contents.get_data()) if contents is not None else 0
+
+
+def _ocr_textless(path: Path, texts: list[str | None], password: str) -> set[int]:
+    """OCR the readable pages without text, in place; the numbers of the pages it read.
+
+    A page pypdf could not read (``None``) is not rendered: its content is broken, not missing.
+    """
+    textless = [n for n, text in enumerate(texts, start=1) if text == ""]
+    scanned: set[int] = set()
+    try:
+        for number, text in ocr_pdf_pages(path, textless, password):
+            if text:
+                texts[number - 1] = text
+                scanned.add(number)
+    except LoaderError:
+        raise
+    except Exception:  # PDFium cannot render it: the pages stay without text
+        pass
+    return scanned
 
 
 def _has_rules(page: PageObject) -> bool:

@@ -352,3 +352,25 @@ def test_encrypted_pdf_table_is_read_with_the_password(kb_root: Path) -> None:
     path = write_table_pdf(kb_root / "secret.pdf", user_password="s3cret")
     [doc] = load_file(path, kb_root, pdf_password="s3cret")
     assert "| Customer 5 | South | 1005 |" in doc.page_content
+
+
+# --- fuzzing --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "pptx", "ods"])
+def test_mutated_office_files_load_or_fail_with_a_reason(kind: str, tmp_path: Path) -> None:
+    from hypothesis import given
+
+    from tests.ingest.test_fuzz import FUZZ, check_loads_or_refuses, mutated
+
+    build = {"xlsx": write_xlsx, "pptx": write_pptx, "ods": write_ods}[kind]
+    original = build(tmp_path / f"seed.{kind}").read_bytes()
+
+    @FUZZ
+    @given(data=mutated(original))
+    def run(data: bytes) -> None:
+        path = tmp_path / f"mutated.{kind}"
+        path.write_bytes(data)
+        check_loads_or_refuses(path, tmp_path)
+
+    run()

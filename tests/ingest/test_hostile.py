@@ -374,7 +374,7 @@ def test_html_with_100k_unclosed_tags_loads(kb_root: Path) -> None:
 PDFS = Path(__file__).resolve().parents[1] / "data" / "pdf"
 ASKS_FOR_PASSWORD = "encrypted; give its password with --pdf-password (or the pdf_password setting)"
 WRONG_PASSWORD = "encrypted, and the password given with --pdf-password does not open it"
-SCANNED = "no extractable text; scanned?"
+SCANNED = "no text found: no text layer, and OCR read none"
 
 # file -> (page numbers with text, a phrase from the first of them), or the refusal reason
 ODD_PDFS: dict[str, tuple[list[int], str] | str] = {
@@ -386,7 +386,8 @@ ODD_PDFS: dict[str, tuple[list[int], str] | str] = {
     "imagemagick-images.pdf": ([1, 2, 3, 6], "Background"),  # pages 4-5 images only
     "multilang.pdf": ([1], "你好世界"),
     "box.pdf": SCANNED,  # drawing only
-    "encrypted_doc_no_id.pdf": SCANNED,  # empty password opens it; scans, no text layer
+    # empty password opens it; scans without a text layer, of which OCR reads page 2
+    "encrypted_doc_no_id.pdf": ([2], "WO 2003/036426"),
     "r2-user-password.pdf": ASKS_FOR_PASSWORD,
     "r4-aes-user-password.pdf": ASKS_FOR_PASSWORD,
     "r6-both-passwords.pdf": ASKS_FOR_PASSWORD,

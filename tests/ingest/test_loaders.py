@@ -129,7 +129,7 @@ def test_pdf_with_no_text_is_refused_as_scanned(
     kb_root: Path, make_pdf: Callable[..., Path]
 ) -> None:
     path = make_pdf(kb_root / "scan.pdf", ["", ""])
-    assert error_of(path, kb_root).reason == "no extractable text; scanned?"
+    assert error_of(path, kb_root).reason == "no text found: no text layer, and OCR read none"
 
 
 def test_encrypted_pdf_needs_the_password(kb_root: Path, make_pdf: Callable[..., Path]) -> None:
