@@ -15,7 +15,7 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from rag.errors import ConfigError, UnknownOptionError
 from rag.retrieval import HybridSearch, KbRetriever
-from tests.conformance.conftest import memory_store
+from tests.conformance.memory import memory_store
 
 FACTS = [
     "Jupiter is the largest planet in the Solar System.",

@@ -13,7 +13,7 @@ from langchain_core.documents import Document
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
 from rag.store import KbStore
-from tests.conformance.conftest import memory_store
+from tests.conformance.memory import memory_store
 
 
 class TestKbStore(VectorStoreIntegrationTests):

@@ -41,7 +41,7 @@ class TopicEmbeddings(Embeddings):
 
 
 def test_mmr_search_diversifies_the_passages(tmp_path):
-    from tests.conformance.conftest import memory_store
+    from tests.conformance.memory import memory_store
 
     store = memory_store(tmp_path, TopicEmbeddings())
     texts = [
