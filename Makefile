@@ -39,9 +39,10 @@ app: install
 test: browser test-deps
 	$(BIN)/python -m pytest -q
 
-# No model weights (loading one fails the test), no slow tests, 10 Hypothesis examples.
+# No model weights (loading one fails the test), no slow tests, 10 Hypothesis examples, and
+# 120 s at most per test (make test allows 600).
 test-fast: test-deps
-	KBQA_TEST_NO_WEIGHTS=1 HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -q -m "not slow"
+	KBQA_TEST_NO_WEIGHTS=1 HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -q -m "not slow" --timeout=120
 
 # The browser tests drive Debian's Chromium and chromedriver (no browser download); CJK fonts
 # for the screenshots. Installed when missing if we are root, else the one command to run.
