@@ -11,10 +11,10 @@ match on the source alone; questions without a gold source get no retrieval scor
 
 Evidence rule (``passage_has_evidence``), for datasets that quote the sentence stating the answer:
 after NFKC and whitespace normalisation (runs of whitespace become one space, whitespace next to
-a CJK character is dropped), a passage is gold when it holds a run of at least half of the
-evidence (and at least 30 characters of it, or all of a shorter evidence) from any file, or when
-it comes from the gold document and at least half of the passage (and 15 characters) is one run
-of the evidence (a chunk inside a long evidence).
+a CJK character is dropped), a passage is gold when it holds all of the evidence, or a run of
+at least half of it (and at least 30 characters of it) together with a gold answer, from any
+file; or when it comes from the gold document and lies wholly inside the evidence (at least 15
+characters), or at least half of it is one run of the evidence and it holds a gold answer.
 
 >>> passage_is_gold("Andes\\nThe Andes are long.", "Andes.txt", gold_source="Andes.txt",
 ...                 gold_passage="The Andes are long. They run through Peru.", title="Andes")
@@ -32,10 +32,11 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from rag.eval.datasets import article_display_title
-from rag.eval.metrics import answer_tokens
+from rag.eval.metrics import answer_tokens, contains_answer
 from rag.eval.questions import EvalQuestion
 
 __all__ = [
@@ -65,11 +66,12 @@ EVIDENCE_RULE = (
     "A retrieved passage is gold when, after NFKC and whitespace normalisation (whitespace runs"
     " become one space; whitespace next to a CJK character is dropped), it holds one unbroken run"
     f" of at least {EVIDENCE_SHARE:.0%} of the question's evidence text (and at least"
-    f" {EVIDENCE_MIN_CHARS} characters of it, or all of a shorter evidence), whatever its file;"
-    f" or it comes from the gold document and at least {EVIDENCE_SHARE:.0%} of the passage (and at"
-    f" least {EVIDENCE_MIN_CHARS // 2} characters) is one run of the evidence (a chunk inside a"
-    " long evidence). Questions with a gold document but no"
-    " evidence match on the document alone."
+    f" {EVIDENCE_MIN_CHARS} characters of it, or all of a shorter evidence) and, unless it holds"
+    " all of it, a gold answer (as in 'answer contains gold'), whatever its file;"
+    " or it comes from the gold document and either lies wholly inside the evidence (at least"
+    f" {EVIDENCE_MIN_CHARS // 2} characters: a chunk inside a long evidence) or at least"
+    f" {EVIDENCE_SHARE:.0%} of it is one run of the evidence and it holds a gold answer."
+    " Questions with a gold document but no evidence match on the document alone."
 )
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
@@ -163,7 +165,12 @@ def _shares_run(haystack: str, needle: str, length: int) -> bool:
 
 
 def passage_has_evidence(
-    text: str, source: str, *, gold_source: str | None, evidence: str | None
+    text: str,
+    source: str,
+    *,
+    gold_source: str | None,
+    evidence: str | None,
+    answers: Sequence[str] = (),
 ) -> bool:
     """Whether a retrieved passage holds the answer's evidence (the evidence rule above).
 
@@ -171,6 +178,9 @@ def passage_has_evidence(
     >>> passage_has_evidence("Receipts must be uploaded within 45 days", "x.md",
     ...                      gold_source="p.md", evidence=ev)  # most of it, from any file
     True
+    >>> passage_has_evidence("Receipts must be uploaded within 45 days", "x.md",
+    ...                      gold_source="p.md", evidence=ev, answers=["trip's end"])
+    False
     >>> passage_has_evidence("Receipts must be", "p.md", gold_source="p.md", evidence=ev)
     True
     >>> passage_has_evidence("Hotels need receipts too.", "p.md", gold_source="p.md", evidence=ev)
@@ -187,12 +197,18 @@ def passage_has_evidence(
     if wanted in passage:
         return True
     needed = max(math.ceil(EVIDENCE_SHARE * len(wanted)), min(len(wanted), EVIDENCE_MIN_CHARS))
-    if _shares_run(passage, wanted, needed):
+    # Boilerplate shared by many sections ("This parameter can only be set in postgresql.conf")
+    # can be half an evidence: part of it counts only with a gold answer beside it.
+    if _shares_run(passage, wanted, needed) and (not answers or contains_answer(text, answers)):
         return True
     inside = max(
         math.ceil(EVIDENCE_SHARE * len(passage)), min(len(wanted), EVIDENCE_MIN_CHARS // 2)
     )
-    return from_gold and _shares_run(wanted, passage, inside)
+    if not from_gold:
+        return False
+    if passage in wanted:  # a chunk lying wholly inside a long evidence
+        return len(passage) >= EVIDENCE_MIN_CHARS // 2
+    return _shares_run(wanted, passage, inside) and (not answers or contains_answer(text, answers))
 
 
 def is_gold(
@@ -207,7 +223,11 @@ def is_gold(
     """
     if question.evidence is not None:
         return passage_has_evidence(
-            text, source, gold_source=question.gold_source, evidence=question.evidence
+            text,
+            source,
+            gold_source=question.gold_source,
+            evidence=question.evidence,
+            answers=question.answers,
         )
     return passage_is_gold(
         text,

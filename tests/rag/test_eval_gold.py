@@ -119,3 +119,18 @@ def test_is_gold_picks_the_rule_by_what_the_question_knows() -> None:
     by_paragraph = EvalQuestion("p", "How many?", ["seven"], "Andes.txt", GOLD, "Andes")
     assert is_gold(by_paragraph, GOLD, "Andes.txt")
     assert not is_gold(by_paragraph, GOLD, "Jupiter.txt")
+
+
+def test_boilerplate_half_of_the_evidence_needs_the_answer_beside_it() -> None:
+    ev = (
+        "Enables SSL connections. This parameter can only be set in the postgresql.conf file"
+        " or on the server command line. The default is off."
+    )
+    other = (
+        "Sets the port. This parameter can only be set in the postgresql.conf file or on the"
+        " server command line. The default is 5432."
+    )
+    q = EvalQuestion("s", "Is SSL on by default?", ["off"], "pg.html", evidence=ev)
+    assert not is_gold(q, other, "pg.html")
+    assert is_gold(q, f"ssl (boolean)\n{ev}", "pg.html")
+    assert passage_has_evidence(other, "pg.html", gold_source="pg.html", evidence=ev)  # no answers
