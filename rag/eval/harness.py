@@ -69,6 +69,7 @@ __all__ = [
     "render_markdown",
     "run_eval",
     "score_row",
+    "spread_sample",
     "summarize",
     "summary_table",
     "write_report",
@@ -220,6 +221,38 @@ def _refusal_count(limit: int | None) -> int | None:
     return None if limit is None else max(2, limit // 4)
 
 
+def _language_key(question: EvalQuestion) -> str:
+    doc = question.doc_lang or question.lang
+    return "cross" if question.lang and doc != question.lang else question.lang or ""
+
+
+def spread_sample(
+    questions: Sequence[EvalQuestion], limit: int | None, seed: int = 0
+) -> list[EvalQuestion]:
+    """Up to ``limit`` questions taken in turn from each language group (en, zh, cross-language),
+    each group spread over its documents (``sample_questions``); a prefix of a larger sample.
+
+    >>> qs = [EvalQuestion(f"{l}{i}", "?", ["x"], lang=l, doc_lang="en") for l in ("en", "zh")
+    ...       for i in range(3)]
+    >>> sorted(q.id[:2] for q in spread_sample(qs, 2))
+    ['en', 'zh']
+    """
+    groups: dict[str, list[EvalQuestion]] = {}
+    for question in questions:
+        groups.setdefault(_language_key(question), []).append(question)
+    queues = [
+        sample_questions(EvalDataset("group", questions=groups[key]), None, seed=seed)
+        for key in sorted(groups)
+    ]
+    wanted = len(questions) if limit is None else min(limit, len(questions))
+    out: list[EvalQuestion] = []
+    depth = 0
+    while len(out) < wanted:
+        out += [queue[depth] for queue in queues if depth < len(queue)][: wanted - len(out)]
+        depth += 1
+    return out
+
+
 def _plan(
     kb: EvalTarget, ds: EvalDataset, limit: int | None, seed: int, out_dir: Path, progress: Any
 ) -> tuple[dict[str, Any], list[tuple[EvalQuestion, bool]], list[EvalConversation]]:
@@ -233,10 +266,9 @@ def _plan(
     if kind == "folder":
         assert ds.corpus_dir is not None
         kb_info = _ingest(kb, ds.corpus_dir, progress)
-        pool = EvalDataset(ds.name, questions=[q for q in ds.questions if q.answerable])
-        refuse = EvalDataset(ds.name, questions=[q for q in ds.questions if not q.answerable])
-        answerable_qs = sample_questions(pool, limit, seed=seed)
-        refusal_qs = sample_questions(refuse, _refusal_count(limit), seed=seed)
+        answerable_qs = spread_sample([q for q in ds.questions if q.answerable], limit, seed)
+        refuse = [q for q in ds.questions if not q.answerable]
+        refusal_qs = spread_sample(refuse, _refusal_count(limit), seed)
         conversations = list(ds.conversations)
         random.Random(seed).shuffle(conversations)
         wanted = _refusal_count(limit)

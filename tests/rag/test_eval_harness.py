@@ -157,6 +157,13 @@ def test_limit_caps_answerable_refusal_questions_and_conversations(devset, tmp_p
     assert [r.id for r in again.rows] == [r.id for r in result.rows]  # one seed, one sample
 
 
+def test_a_small_limit_takes_every_language_group(devset, tmp_path):
+    for seed in range(6):
+        result, _ = fake_run(devset, tmp_path / f"out{seed}", limit=3, generate=False, seed=seed)
+        singles = [r for r in result.rows if r.conversation is None and r.answerable]
+        assert {(r.lang, r.doc_lang) for r in singles} == {("en", "en"), ("zh", "zh"), ("zh", "en")}
+
+
 def test_without_generation_nothing_is_asked(devset, tmp_path):
     result, kb = fake_run(devset, tmp_path / "out", generate=False)
     assert kb.asked == []
