@@ -9,14 +9,15 @@ from typing import Any, Literal
 
 # Chunking identity: recorded on every chunk and on the collection, so a store built with other
 # splitting is detected. Here, not in ingest, because answering checks it too.
-SPLITTER_VERSION = "v1"  # bump when splitting changes what chunks come out
+SPLITTER_VERSION = "v2"  # bump when splitting or loading changes what chunks come out
+# v2: cleaned PDF text, tables as Markdown, XLSX/ODS/PPTX, OCR of scans (issue 15)
 
 
 def splitter_id(chunk_size: int, chunk_overlap: int) -> str:
     """The id a collection records for the splitting it was built with.
 
     >>> splitter_id(200, 30)
-    'recursive-v1-200-30'
+    'recursive-v2-200-30'
     """
     return f"recursive-{SPLITTER_VERSION}-{chunk_size}-{chunk_overlap}"
 

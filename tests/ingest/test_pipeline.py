@@ -159,7 +159,7 @@ def test_splitter_change_is_detected_with_rebuild_command(make_kb, docs):
     make_kb().ingest(docs)
     with pytest.raises(EmbedderMismatchError, match="kbqa reindex --kb default") as err:
         make_kb(chunk_size=120, chunk_overlap=10).ingest(docs)
-    assert "recursive-v1-200-30" in str(err.value) and "recursive-v1-120-10" in str(err.value)
+    assert "recursive-v2-200-30" in str(err.value) and "recursive-v2-120-10" in str(err.value)
 
 
 def test_embedder_change_is_detected(make_kb, docs):
@@ -235,7 +235,7 @@ def test_reindex_rebuilds_with_new_settings_and_switches(make_kb, docs):
     report = reindex(changed)
     assert report.ok and report.files_added == 3
     meta = changed.client.get_collection("default").metadata
-    assert meta["kbqa_splitter"] == "recursive-v1-60-10"
+    assert meta["kbqa_splitter"] == "recursive-v2-60-10"
     assert [c.name for c in changed.client.list_collections()] == ["default"]
     fresh = make_kb(chunk_size=60, chunk_overlap=10)
     assert fresh.retrieve("largest planet")[0].source == "solar.md"
