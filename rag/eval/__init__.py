@@ -4,7 +4,7 @@
 >>> exact_match("Paris.", ["paris"]), token_f1("in Paris", ["Paris"])
 (1.0, 0.6666666666666666)
 
-Modules, one job each, imports one way (top to bottom may import from above, never below):
+Modules, one job each; a module imports only those listed above it (tests/rag/test_eval_layers.py):
 
 - ``metrics``: answer, retrieval and citation metrics (pure functions);
 - ``questions``: the data model (questions, conversations, datasets);
