@@ -15,6 +15,7 @@ for large scans instead.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from ingest.loaders import LoadOptions
+
+log = logging.getLogger(__name__)
 
 MAX_IMAGE_PIXELS = 50_000_000  # a 600-dpi A3 scan is 35 MP; beyond this is a decompression bomb
 RENDER_DPI = 200  # PP-OCRv4 reads 10-point text well from 150 dpi up; the longest side is capped
@@ -114,7 +117,11 @@ def ocr_pdf_pages(path: Path, numbers: list[int], password: str) -> Iterator[tup
 
     document = pdfium.PdfDocument(str(path), password=password or None)
     try:
-        for number in numbers:
+        for done, number in enumerate(numbers, start=1):
+            # progress: OCR takes seconds a page (the reader process logs warnings only)
+            log.info(
+                "%s: OCR of page %d (%d of %d without text)", path.name, number, done, len(numbers)
+            )
             page = document[number - 1]
             try:
                 width, height = page.get_size()
