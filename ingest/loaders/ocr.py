@@ -41,7 +41,7 @@ _LINE_OVERLAP = 0.5  # boxes whose vertical extents overlap this much are one li
 @lru_cache(maxsize=1)
 def _engine() -> Any:
     """The OCR engine, loaded once per process (0.6 s): the file reader lives for many files."""
-    from rapidocr_onnxruntime import RapidOCR
+    from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
 
     return RapidOCR()
 
@@ -113,7 +113,7 @@ def ocr_pdf_pages(path: Path, numbers: list[int], password: str) -> Iterator[tup
     """``(page number, text)`` for each page among ``numbers`` (1-based), rendered and read."""
     if not numbers:
         return
-    import pypdfium2 as pdfium
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
     document = pdfium.PdfDocument(str(path), password=password or None)
     try:

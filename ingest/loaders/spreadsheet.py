@@ -28,7 +28,7 @@ MAX_COLUMNS = 256  # wider rows are cut: a table that wide is not read by anyone
 
 def load_xlsx(path: Path, options: LoadOptions) -> list[Document]:
     """One Document per sheet with values; ``LoaderError`` when none has any."""
-    import openpyxl
+    import openpyxl  # type: ignore[import-untyped]
 
     check_zip(path, options.max_unpacked_bytes, "XLSX")
     try:
@@ -50,7 +50,7 @@ def load_xlsx(path: Path, options: LoadOptions) -> list[Document]:
 
 def load_ods(path: Path, options: LoadOptions) -> list[Document]:
     """One Document per sheet with values (pandas' odf reader gives the computed values)."""
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     check_zip(path, options.max_unpacked_bytes, "ODS")
     try:
