@@ -167,6 +167,21 @@ def test_bad_xlsx_files_fail_with_one_line_reasons(kb_root: Path) -> None:
     assert reason_of(kb_root / "blank.xlsx", kb_root) == "no values in any sheet"
 
 
+def test_a_sheet_16384_columns_wide_is_cut_to_max_columns(kb_root: Path) -> None:
+    import openpyxl
+
+    from ingest.loaders.spreadsheet import MAX_COLUMNS
+
+    book = openpyxl.Workbook()
+    book.active["A1"], book.active["B1"], book.active["XFD1"] = "Name", "Value", "far away"
+    book.active["A2"], book.active["B2"] = "top_k", 4
+    book.save(kb_root / "wide.xlsx")
+    [doc] = load_file(kb_root / "wide.xlsx", kb_root)
+    # cells past column MAX_COLUMNS are dropped, then the empty ones at the end of each row
+    assert 16384 > MAX_COLUMNS
+    assert doc.page_content == "| Name | Value |\n| --- | --- |\n| top_k | 4 |"
+
+
 # --- ODS ------------------------------------------------------------------------------------------
 
 
