@@ -22,6 +22,7 @@ from rag.errors import (  # noqa: E402
     LoaderError,
     ModelError,
     QuestionError,
+    SplitterMismatchError,
     UnknownOptionError,
 )
 from rag.options import AskOptions  # noqa: E402
@@ -45,6 +46,7 @@ __all__ = [
     "Models",
     "Passage",
     "QuestionError",
+    "SplitterMismatchError",
     "Settings",
     "UnknownOptionError",
 ]

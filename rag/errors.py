@@ -28,7 +28,11 @@ class LoaderError(KbqaError):
 
 
 class EmbedderMismatchError(KbqaError):
-    """A collection was built with other embedder or splitter settings than the ones in use."""
+    """A collection was built with another embedder than the one in use."""
+
+
+class SplitterMismatchError(KbqaError):
+    """Ingest would add chunks split another way than the collection's (``kbqa reindex``)."""
 
 
 class KnowledgeBaseNotFoundError(KbqaError):

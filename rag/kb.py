@@ -261,7 +261,7 @@ class KnowledgeBase:
 
     @cached_property
     def store(self) -> KbStore:
-        """The store questions read from; it must exist and match the embedder and splitter."""
+        """The store questions read from; it must exist and match the embedder."""
         from rag.store import KbStore, check_compatible, require_collection
 
         self._seen_version = self.keyword.data_version()
@@ -271,6 +271,7 @@ class KnowledgeBase:
             self.name,
             self.embedder_id,
             splitter_id(self.settings.chunk_size, self.settings.chunk_overlap),
+            writing=False,
         )
         return KbStore(self.client, self.name, self.embeddings, self.keyword)
 

@@ -3,7 +3,8 @@
 ``KbStore`` is the LangChain ``VectorStore`` that ingest hands to ``langchain_core.indexing.index``:
 every add and delete goes to Chroma and to the keyword index, so the two never disagree about
 which chunks exist. A collection records the embedder and splitter it was built with; opening it
-with others is an ``EmbedderMismatchError`` that names both and the rebuild command.
+with another embedder is an ``EmbedderMismatchError``, and ingesting into it with another splitter
+a ``SplitterMismatchError``; both name the two and the rebuild command.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rag.errors import (
     EmbedderMismatchError,
     KbqaError,
     KnowledgeBaseNotFoundError,
+    SplitterMismatchError,
 )
 from rag.keyword import KeywordIndex
 from rag.locks import unless_writing  # noqa: F401 - re-exported for older imports
@@ -266,9 +268,20 @@ class KbStore(VectorStore):
 
 
 def check_compatible(
-    metadata: dict[str, Any] | None, name: str, embedder: str, splitter: str
+    metadata: dict[str, Any] | None,
+    name: str,
+    embedder: str,
+    splitter: str,
+    *,
+    writing: bool = True,
 ) -> None:
-    """Raise when a collection was built with another embedder or splitter."""
+    """Raise when a collection was built with another embedder, or split another way.
+
+    Another embedder makes every stored vector meaningless to the question's, so reading stops
+    too. Another splitter (a new chunk size, or a new kbqa version that loads files better)
+    leaves the stored chunks answerable: questions go on, and only ingest refuses, so one
+    collection never mixes chunks of two kinds.
+    """
     metadata = metadata or {}
     old_embedder, old_splitter = metadata.get(EMBEDDER_KEY), metadata.get(SPLITTER_KEY)
     if old_embedder and old_embedder != embedder:
@@ -276,10 +289,10 @@ def check_compatible(
             f"knowledge base {name!r} was built with embedder {old_embedder!r}, but the settings"
             f" name {embedder!r}; rebuild it with: kbqa reindex --kb {name}"
         )
-    if old_splitter and old_splitter != splitter:
-        raise EmbedderMismatchError(
-            f"knowledge base {name!r} was split with {old_splitter!r}, but the settings give"
-            f" {splitter!r}; rebuild it with: kbqa reindex --kb {name}"
+    if writing and old_splitter and old_splitter != splitter:
+        raise SplitterMismatchError(
+            f"knowledge base {name!r} was split with {old_splitter!r}, but this kbqa and its"
+            f" settings split with {splitter!r}; rebuild it with: kbqa reindex --kb {name}"
         )
 
 

@@ -243,6 +243,17 @@ def test_reindex_rebuilds_with_new_settings_and_switches(make_kb, docs):
     assert fresh.ingest(docs).files_unchanged == 3
 
 
+def test_a_store_split_another_way_still_answers_but_refuses_ingest(make_kb, docs):
+    from rag.errors import SplitterMismatchError
+
+    make_kb().ingest(docs)
+    upgraded = make_kb(chunk_size=60, chunk_overlap=10)  # as after a splitter-version bump
+    assert upgraded.retrieve("largest planet")[0].source == "solar.md"
+    with pytest.raises(SplitterMismatchError, match="kbqa reindex --kb default"):
+        upgraded.ingest(docs)
+    assert make_kb().ingest(docs).files_unchanged == 3
+
+
 def test_reindex_keeps_old_kb_when_a_file_fails(make_kb, docs):
     from ingest.reindex import reindex
     from rag.errors import KbqaError
