@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 from pypdf import (
@@ -61,7 +61,8 @@ def load_pdf(path: Path, options: LoadOptions) -> list[Document]:
             ruled = [n for n, page in enumerate(reader.pages, start=1) if _has_rules(page)]
             for number, text in pages_with_tables(path, ruled, password).items():
                 texts[number - 1] = text
-            scanned = _ocr_textless(path, texts, password)
+            pictured = {n for n, page in enumerate(reader.pages, start=1) if _has_images(page)}
+            scanned = _ocr_textless(path, texts, pictured, password)
             documents = []
             for number, text in enumerate(clean_pages([text or "" for text in texts]), start=1):
                 if text:
@@ -170,12 +171,17 @@ def _content_size(page: PageObject) -> int:
     return len(contents.get_data()) if contents is not None else 0
 
 
-def _ocr_textless(path: Path, texts: list[str | None], password: str) -> set[int]:
-    """OCR the readable pages without text, in place; the numbers of the pages it read.
+def _ocr_textless(
+    path: Path, texts: list[str | None], pictured: set[int], password: str
+) -> set[int]:
+    """OCR the readable pages without text that show an image, in place; the numbers of the pages
+    it read.
 
     A page pypdf could not read (``None``) is not rendered: its content is broken, not missing.
+    A page without images is blank or a drawing, not a scan: rendering and reading it would cost
+    a fraction of a second for nothing (text drawn as outlines is the rare loss).
     """
-    textless = [n for n, text in enumerate(texts, start=1) if text == ""]
+    textless = [n for n, text in enumerate(texts, start=1) if text == "" and n in pictured]
     scanned: set[int] = set()
     try:
         for number, text in ocr_pdf_pages(path, textless, password):
@@ -187,6 +193,37 @@ def _ocr_textless(path: Path, texts: list[str | None], password: str) -> set[int
     except Exception:  # PDFium cannot render it: the pages stay without text
         pass
     return scanned
+
+
+def _has_images(page: PageObject) -> bool:
+    """Whether the page draws an image: an image XObject, one inside a form XObject (three levels
+    deep at most), or an inline image; ``True`` when that cannot be told, so no scan is skipped."""
+    try:
+        contents = page.get_contents()
+        if contents is not None and b"BI" in contents.get_data():
+            return True
+        return _resources_hold_image(page.get("/Resources"), depth=3)
+    except Exception:
+        return True
+
+
+def _resources_hold_image(resources: Any, depth: int) -> bool:
+    resources = resources.get_object() if resources is not None else None
+    xobjects = resources.get("/XObject") if resources is not None else None
+    if xobjects is None:
+        return False
+    for reference in xobjects.get_object().values():
+        xobject = reference.get_object()
+        subtype = xobject.get("/Subtype")
+        if subtype == "/Image":
+            return True
+        if subtype == "/Form" and (
+            depth <= 0
+            or b"BI" in xobject.get_data()
+            or _resources_hold_image(xobject.get("/Resources"), depth - 1)
+        ):
+            return True
+    return False
 
 
 def _has_rules(page: PageObject) -> bool:

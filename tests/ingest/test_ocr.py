@@ -97,6 +97,23 @@ def test_the_models_ship_inside_the_wheel() -> None:
     ]
 
 
+def test_textless_pages_without_images_are_not_ocrd(kb_root: Path) -> None:
+    from fpdf import FPDF
+
+    from ingest.loaders.ocr import _engine
+
+    drawing = FPDF()
+    drawing.add_page()
+    drawing.rect(20, 20, 100, 60)
+    drawing.line(20, 20, 120, 80)
+    drawing.output(str(kb_root / "drawing.pdf"))
+    calls = _engine.cache_info()
+    for path in [scanned_pdf(kb_root / "blank.pdf", ["", ""]), kb_root / "drawing.pdf"]:
+        assert reason_of(path, kb_root) == "no text found: no text layer, and OCR read none"
+    after = _engine.cache_info()
+    assert after.hits + after.misses == calls.hits + calls.misses  # the engine was never asked
+
+
 # --- with the OCR models --------------------------------------------------------------------------
 
 
