@@ -3,8 +3,9 @@
 ``rapidocr-onnxruntime`` ships its detection, direction and recognition models (16 MB) inside the
 package and never downloads anything; the file reader's network refusal would stop it if it
 tried (``tests/ingest/test_ocr.py``). It reads images (PNG, JPEG, TIFF, one Document per frame)
-and the PDF pages that have no text layer but draw an image (rendered by pypdfium2); every Document it makes says
-``ocr: True`` so a citation can tell the reader the text was recognised, not extracted.
+and the PDF pages that have no text layer but draw an image (rendered by pypdfium2); every
+Document it makes says ``ocr: True`` so a citation can tell the reader the text was recognised,
+not extracted.
 
 A file is read whole or not at all. OCR takes seconds a page on this CPU (docs/benchmarks.md,
 OCR), so a long scan can run past ``file_timeout``: the reader is then killed and the file is
