@@ -124,7 +124,7 @@ def test_questions_during_another_process_ingest_see_one_consistent_store(tmp_pa
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+            child.wait(timeout=60)
     assert child.returncode == 0, output[-2000:]
     assert reads >= 6 and asked >= 1, (reads, asked)
     assert len(counts) >= 2, f"no question ran while the child was writing: {counts}"
@@ -174,7 +174,7 @@ def test_app_sessions_at_once_share_one_load_of_the_models_and_keep_their_own_ch
 
     def session(question: str) -> AppTest:
         at = AppTest.from_file(str(REPO / "app" / "streamlit_app.py"), default_timeout=300)
-        start.wait()
+        start.wait(timeout=60)
         at.run()
         at.chat_input(key="question").set_value(question).run()
         return at

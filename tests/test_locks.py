@@ -58,7 +58,7 @@ def test_ingest_held_by_another_process_refuses_after_the_wait(lock_path):
         assert time.monotonic() - started >= 0.5
     finally:
         child.kill()
-        child.wait()
+        child.wait(timeout=60)
 
 
 def test_ingest_proceeds_when_the_other_finishes_within_the_wait(lock_path):
@@ -77,7 +77,7 @@ def test_reader_is_refused_while_another_process_ingests(lock_path):
             assert free is False
     finally:
         child.kill()
-        child.wait()
+        child.wait(timeout=60)
     with unless_writing(lock_path) as free:
         assert free is True
 
@@ -92,7 +92,7 @@ def test_a_reading_process_keeps_ingest_out_and_readers_share(lock_path):
                 pass
     finally:
         child.kill()
-        child.wait()
+        child.wait(timeout=60)
 
 
 def test_two_holders_in_one_process_exclude_each_other(lock_path):

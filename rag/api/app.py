@@ -60,6 +60,7 @@ from rag.errors import (
     LoaderError,
     ModelError,
     QuestionError,
+    SplitterMismatchError,
 )
 from rag.kb import KnowledgeBase, Models
 from rag.settings import Settings
@@ -164,6 +165,7 @@ _KBQA_ERRORS: tuple[tuple[type[KbqaError], int, str], ...] = (
     (EmptyKnowledgeBaseError, 400, "empty_knowledge_base"),
     (IngestLockedError, 409, "ingest_in_progress"),
     (EmbedderMismatchError, 409, "embedder_mismatch"),
+    (SplitterMismatchError, 409, "splitter_mismatch"),
     (ModelError, 503, "model_unavailable"),
     (QuestionError, 400, "invalid_question"),
     (ConfigError, 400, "invalid_value"),

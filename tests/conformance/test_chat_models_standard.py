@@ -185,7 +185,7 @@ def smollm_server() -> Iterator[str]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            process.wait(timeout=60)
 
 
 @pytest.mark.slow

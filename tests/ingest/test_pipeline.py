@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from rag.errors import EmbedderMismatchError, IngestLockedError
+from rag.errors import EmbedderMismatchError, IngestLockedError, SplitterMismatchError
 from rag.kb import KnowledgeBase
 from rag.settings import Settings
 from tests.fakes import FakeEmbedder, fake_models
@@ -157,7 +157,7 @@ def test_symlink_loop_is_reported_not_followed(kb, docs):
 
 def test_splitter_change_is_detected_with_rebuild_command(make_kb, docs):
     make_kb().ingest(docs)
-    with pytest.raises(EmbedderMismatchError, match="kbqa reindex --kb default") as err:
+    with pytest.raises(SplitterMismatchError, match="kbqa reindex --kb default") as err:
         make_kb(chunk_size=120, chunk_overlap=10).ingest(docs)
     assert "recursive-v2-200-30" in str(err.value) and "recursive-v2-120-10" in str(err.value)
 
@@ -196,6 +196,7 @@ def test_cli_exit_codes_and_json_report(tmp_path, docs):
         capture_output=True,
         text=True,
         env=env,
+        timeout=600,
     )
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
@@ -210,12 +211,13 @@ def test_cli_exit_codes_and_json_report(tmp_path, docs):
         capture_output=True,
         text=True,
         env=env,
+        timeout=600,
     )
     assert bad.returncode == 1
     failed = [f for f in json.loads(bad.stdout)["files"] if f["status"] == "failed"]
     assert failed[0]["source"] == "empty.txt" and "empty" in failed[0]["reason"]
     usage = subprocess.run(
-        [sys.executable, "-m", "ingest"], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "ingest"], capture_output=True, text=True, env=env, timeout=600
     )
     assert usage.returncode == 2
     table = subprocess.run(
@@ -223,6 +225,7 @@ def test_cli_exit_codes_and_json_report(tmp_path, docs):
         capture_output=True,
         text=True,
         env=env,
+        timeout=600,
     )
     assert table.returncode == 1 and "empty.txt" in table.stdout and "unchanged" in table.stdout
 
@@ -244,8 +247,6 @@ def test_reindex_rebuilds_with_new_settings_and_switches(make_kb, docs):
 
 
 def test_a_store_split_another_way_still_answers_but_refuses_ingest(make_kb, docs):
-    from rag.errors import SplitterMismatchError
-
     make_kb().ingest(docs)
     upgraded = make_kb(chunk_size=60, chunk_overlap=10)  # as after a splitter-version bump
     assert upgraded.retrieve("largest planet")[0].source == "solar.md"

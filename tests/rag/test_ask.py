@@ -121,7 +121,11 @@ def test_cli_ask_json_and_errors(tmp_path, docs):
 
     def run(*a):
         return subprocess.run(
-            [sys.executable, "-m", "rag.cli", *a], capture_output=True, text=True, env=env
+            [sys.executable, "-m", "rag.cli", *a],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
         )  # noqa: E731
 
     missing = run("ask", "hello?")
@@ -189,7 +193,10 @@ def test_cli_chat_keeps_history_and_exits(tmp_path, docs):
     }
     assert (
         subprocess.run(
-            [sys.executable, "-m", "rag.cli", "ingest", str(docs)], env=env, capture_output=True
+            [sys.executable, "-m", "rag.cli", "ingest", str(docs)],
+            env=env,
+            capture_output=True,
+            timeout=600,
         ).returncode
         == 0
     )

@@ -97,7 +97,7 @@ def assert_only_text_was_produced(events: list[tuple[str, tuple]], docs: Path) -
 def test_the_audit_sees_files_processes_and_the_network(tmp_path):
     with watching() as events:
         (tmp_path / "x.txt").write_text("x")
-        subprocess.run(["true"], check=True)
+        subprocess.run(["true"], check=True, timeout=600)
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", 9), timeout=1)
     seen = {e for e, _ in events}

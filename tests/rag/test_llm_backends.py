@@ -290,7 +290,7 @@ def model_server():
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,9 @@ def test_rag_imports_fast_without_loading_models():
         "import time, sys; t = time.perf_counter(); import rag; from rag import Settings;"
         " print(time.perf_counter() - t, 'torch' in sys.modules, 'transformers' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
+    )
     seconds, torch_loaded, transformers_loaded = out.stdout.split()
     assert torch_loaded == "False" and transformers_loaded == "False"
     assert float(seconds) < 2.0
@@ -163,6 +165,7 @@ def test_models_command_reports_readiness(tmp_path):
         capture_output=True,
         text=True,
         env={"PATH": "", "KBQA_MODEL_CACHE_DIR": str(tmp_path), "HOME": str(tmp_path)},
+        timeout=600,
     )
     rows = json.loads(out.stdout)
     assert [r["role"] for r in rows] == ["embedder", "generator"]

@@ -24,7 +24,9 @@ def test_precedence_kwargs_over_env_over_toml(tmp_path, monkeypatch):
     monkeypatch.setenv("KBQA_CONFIG", str(toml))
     monkeypatch.setenv("KBQA_KB", "fromenv")
     code = "from rag.settings import Settings as S; s=S(temperature=0.5); print(s.top_k, s.kb, s.temperature)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
+    )
     assert out.stdout.split() == ["7", "fromenv", "0.5"]
 
 
@@ -56,6 +58,7 @@ def test_bad_setting_on_command_line_is_one_sentence(tmp_path):
         capture_output=True,
         text=True,
         env={"KBQA_TOP_K": "-3", "KBQA_PERSIST_DIR": str(tmp_path), "PATH": ""},
+        timeout=600,
     )
     assert out.returncode == 2 and "top_k" in out.stderr and "Traceback" not in out.stderr
 
