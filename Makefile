@@ -3,8 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
+# No HF_HUB_OFFLINE here: `import rag` makes every process offline unless kbqa.toml or
+# KBQA_OFFLINE says otherwise, and an exported switch would override `offline = false`.
 export ANONYMIZED_TELEMETRY := False
 
 .PHONY: run test test-fast browser install test-deps ingest app lint clean

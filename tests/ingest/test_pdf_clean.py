@@ -95,6 +95,7 @@ def test_real_pdf_ligatures_are_spelled_out() -> None:
     assert "The misfits." in doc.page_content and "differently" in doc.page_content
 
 
+@pytest.mark.slow  # imagemagick-images.pdf: its image pages go through RapidOCR
 def test_pages_that_are_only_a_repeated_line_keep_it() -> None:
     # imagemagick-images.pdf: "Background" is the whole text of pages 1, 2, 3 and 6
     docs = load_file(PDFS / "imagemagick-images.pdf", PDFS)
