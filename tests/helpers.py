@@ -1,6 +1,8 @@
-"""Assertions shared by the ingest suites (embedded store and Chroma server)."""
+"""Helpers shared by the suites: store consistency, and stopping a server the test started."""
 
 from __future__ import annotations
+
+import subprocess
 
 
 def chunk_ids(kb) -> set[str]:
@@ -13,3 +15,13 @@ def assert_consistent(kb) -> None:
     assert kb.keyword.ids() == ids
     manager = kb.record_manager()
     assert set(manager.list_keys()) == ids
+
+
+def stop(process: subprocess.Popen, grace: float = 20.0) -> None:
+    """Terminate a server the test started; kill it when it ignores that for ``grace`` s."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=60)

@@ -21,7 +21,7 @@ import pytest
 
 from rag.errors import ConfigError
 from tests.helpers import assert_consistent as assert_same_ids
-from tests.helpers import chunk_ids
+from tests.helpers import chunk_ids, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -79,12 +79,7 @@ def chroma_url(tmp_path_factory):
                 time.sleep(0.3)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
+        stop(process)
         log.close()
 
 

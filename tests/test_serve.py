@@ -27,6 +27,7 @@ from rag.errors import ConfigError, EmptyKnowledgeBaseError
 from rag.options import AskOptions
 from rag.settings import Settings
 from rag.types import Answer, Citation, FileRecord, FileResult, IngestReport, Passage
+from tests.helpers import stop
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTION = "Which planet is the largest planet in the Solar System?"
@@ -558,11 +559,7 @@ def server(tmp_path_factory):
         assert upload.json()["files_added"] == 2, upload.text
         yield {"base": base, "headers": headers, "work": work}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, grace=30)
         log.close()
 
 

@@ -31,6 +31,7 @@ from rag.llm.llamacpp import LlamaCppChat
 from rag.llm.openai_compat import OpenAICompatChat
 from rag.settings import Settings
 from tests.conftest import MODEL_CACHE, SMALL
+from tests.helpers import stop
 
 # Short answers: the suites only check that text, metadata and streaming come back.
 CONFORMANCE_TOKENS = 16
@@ -180,12 +181,7 @@ def smollm_server() -> Iterator[str]:
                 time.sleep(0.3)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=60)
+        stop(process)
 
 
 @pytest.mark.slow

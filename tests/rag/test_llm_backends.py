@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from rag.errors import ConfigError, ModelError
 from rag.settings import Settings
 from tests.conftest import MODEL_CACHE, SMALL
+from tests.helpers import stop
 
 JUPITER = "Which planet is the largest planet in the Solar System?"
 
@@ -285,12 +286,7 @@ def model_server():
         wait_for(f"http://127.0.0.1:{port}/health", process)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=60)
+        stop(process)
 
 
 @pytest.fixture(scope="module")
