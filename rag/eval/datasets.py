@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from rag.errors import ConfigError
-from rag.eval.devset import is_devset, load_devset
+from rag.eval.devset import is_devset, jsonl_records, load_devset
 from rag.eval.questions import EvalConversation, EvalDataset, EvalQuestion
 
 __all__ = [
@@ -245,16 +245,7 @@ def _parse_jsonl(path: Path, text: str) -> EvalDataset:
     articles: dict[str, list[str]] = {}
     questions: list[EvalQuestion] = []
     seen_ids: set[str] = set()
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"line {line_no}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}: {where} is not valid JSON ({err.msg})") from err
-        if not isinstance(record, dict):
-            raise ConfigError(f"{path}: {where} must be a JSON object")
+    for where, record in jsonl_records(path, text):
         if "question" not in record:  # a passage line: more text for the article to hold
             _add_passage_line(articles, record, where, path)
             continue
@@ -273,7 +264,7 @@ def _parse_jsonl(path: Path, text: str) -> EvalDataset:
             if source is None:
                 source = article_filename(article)
         question = EvalQuestion(
-            id=_optional_str(record, ("id",)) or f"line-{line_no}",
+            id=_optional_str(record, ("id",)) or where.replace(" ", "-"),
             question=_required_str(record, "question", where, path).strip(),
             answers=answers,
             gold_source=source,

@@ -112,11 +112,12 @@ def _answer_groups(record: dict[str, Any], where: str, path: Path) -> list[list[
     return [[a.strip() for a in g] for g in groups]
 
 
-def _records(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read as UTF-8 text ({err})") from err
+def jsonl_records(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+    """Each non-blank line of JSON Lines ``text`` as ``("line N", object)``.
+
+    >>> jsonl_records(Path("q.jsonl"), '{"a": 1}\\n\\n{"b": 2}')
+    [('line 1', {'a': 1}), ('line 3', {'b': 2})]
+    """
     records = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -130,6 +131,14 @@ def _records(path: Path) -> list[tuple[str, dict[str, Any]]]:
             raise ConfigError(f"{path}: {where} must be a JSON object")
         records.append((where, record))
     return records
+
+
+def _records(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read as UTF-8 text ({err})") from err
+    return jsonl_records(path, text)
 
 
 def _check_unique(item_id: str, seen: set[str], where: str, path: Path) -> None:
