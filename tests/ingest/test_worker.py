@@ -238,14 +238,14 @@ def test_one_reader_process_serves_consecutive_ingests(make_kb, tmp_path):
 def test_an_ingest_refused_before_reading_leaves_no_reader_behind(make_kb, tmp_path):
     # The reader starts before the store opens (its imports overlap the store's); an ingest
     # refused there must hand it back, or a long-lived app would gather one per refusal.
-    from rag.errors import EmbedderMismatchError
+    from rag.errors import SplitterMismatchError
 
     folder = tmp_path / "docs"
     small_docs(folder, 2)
     make_kb().ingest(folder)
     other = make_kb(chunk_size=120, chunk_overlap=10)
     for _ in range(3):
-        with pytest.raises(EmbedderMismatchError):
+        with pytest.raises(SplitterMismatchError):
             other.ingest(folder)
     assert len(reader_children()) == 1, "refused ingests left reader processes running"
     assert len(worker._idle) == 1
