@@ -128,6 +128,7 @@ def attribute(
                     page=passage.page,
                     snippet=best_snippet(passage.text, sentence),
                     score=round(score, 3),
+                    location=passage.location,
                 )
         joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in line[:50]) else " "
         lines.append(joiner.join(out))

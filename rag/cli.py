@@ -54,8 +54,7 @@ def _print_sources(answer: Any) -> None:
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
-            page = f", p. {c.page}" if c.page else ""
-            print(f"  [{c.n}] {c.source}{page}: {c.snippet}")
+            print(f"  [{c.n}] {c.location}: {c.snippet}")
     elif answer.passages:
         print("\nSources: no sentence of this answer is supported by the passages; passages read:")
         for p in answer.passages:

@@ -54,18 +54,49 @@ class Passage:
 
     @property
     def location(self) -> str:
-        return f"{self.source}, p. {self.page}" if self.page else self.source
+        return place(self.source, self.page, self.metadata)
+
+
+SLIDE_SUFFIXES = (".pptx",)  # their loader numbers slides as pages
+
+
+def place(source: str, page: int | None, metadata: dict[str, Any] | None = None) -> str:
+    """Where a passage lies, as a reader names it: page, slide or sheet, and whether OCR read it.
+
+    >>> place("a.pdf", 3), place("notes.md", None)
+    ('a.pdf, p. 3', 'notes.md')
+    >>> place("deck.pptx", 2), place("book.xlsx", 2, {"sheet": "Totals"})
+    ('deck.pptx, slide 2', 'book.xlsx, sheet Totals')
+    >>> place("scan.pdf", 1, {"ocr": True})
+    'scan.pdf, p. 1 (OCR)'
+    """
+    metadata = metadata or {}
+    if metadata.get("sheet"):
+        where = f"{source}, sheet {metadata['sheet']}"
+    elif page and source.lower().endswith(SLIDE_SUFFIXES):
+        where = f"{source}, slide {page}"
+    else:
+        where = f"{source}, p. {page}" if page else source
+    return f"{where} (OCR)" if metadata.get("ocr") else where
 
 
 @dataclass
 class Citation:
-    """A marker ``[n]`` in the answer and the passage that supports it."""
+    """A marker ``[n]`` in the answer and the passage that supports it.
+
+    ``location`` names the place for a reader (``place``): page, slide or sheet, and "(OCR)".
+    """
 
     n: int
     source: str
     page: int | None
     snippet: str
     score: float
+    location: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.location:
+            self.location = place(self.source, self.page)
 
 
 @dataclass

@@ -183,6 +183,7 @@ def test_completion_has_the_checked_answer_its_sources_and_footnotes(client):
             "n": 1,
             "source": "solar.md",
             "page": 2,
+            "location": "solar.md, p. 2",
             "snippet": "Jupiter is the largest planet",
             "score": 0.9,
         }

@@ -125,7 +125,7 @@ def sources(answer: Answer) -> list[dict[str, Any]]:
     >>> from rag.types import Citation
     >>> a = Answer("q", "Jupiter [1].", [Citation(1, "solar.md", None, "Jupiter is…", 0.9)], [], False)
     >>> sources(a)
-    [{'marker': '[1]', 'n': 1, 'source': 'solar.md', 'page': None, 'snippet': 'Jupiter is…', 'score': 0.9}]
+    [{'marker': '[1]', 'n': 1, 'source': 'solar.md', 'page': None, 'location': 'solar.md', 'snippet': 'Jupiter is…', 'score': 0.9}]
     """
     if answer.abstained:
         return []
@@ -135,6 +135,7 @@ def sources(answer: Answer) -> list[dict[str, Any]]:
             "n": c.n,
             "source": c.source,
             "page": c.page,
+            "location": c.location,
             "snippet": c.snippet,
             "score": round(float(c.score), 4),
         }
@@ -161,8 +162,7 @@ def footnotes(answer: Answer) -> str:
         return ""
     lines = [f"**{SOURCES_HEADING.get(answer.language, SOURCES_HEADING['en'])}**"]
     for c in answer.citations:
-        page = f", p. {c.page}" if c.page else ""
-        lines.append(f"[{c.n}]: {c.source}{page}")
+        lines.append(f"[{c.n}]: {c.location}")
     return "\n\n" + "  \n".join(lines)
 
 

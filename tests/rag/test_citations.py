@@ -64,3 +64,23 @@ def test_short_answer_cites_the_passage_that_answers_the_question():
 def test_answer_phrase_beats_scattered_words():
     result = attribute("Weapons and supplies", TRADE, 0.5)  # both words in 1 and 3
     assert [c.n for c in result.citations] == [3]
+
+
+def test_citations_name_the_sheet_the_slide_and_an_ocr_page():
+    def cited(source: str, page: int, **metadata) -> str:
+        passage = Passage(
+            n=1,
+            chunk_id="c1",
+            source=source,
+            page=page,
+            text="The travel budget for 2026 is 4,000 euros.",
+            score=1.0,
+            metadata=metadata,
+        )
+        result = attribute("The travel budget for 2026 is 4,000 euros.", [passage], 0.45)
+        return result.citations[0].location
+
+    assert cited("budget.xlsx", 2, sheet="Totals") == "budget.xlsx, sheet Totals"
+    assert cited("plan.pptx", 3) == "plan.pptx, slide 3"
+    assert cited("scan.pdf", 1, ocr=True) == "scan.pdf, p. 1 (OCR)"
+    assert cited("plan.pdf", 4) == "plan.pdf, p. 4"
