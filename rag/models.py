@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rag import registry
+from rag.environment import apply_hub_env
 from rag.errors import KbqaError, ModelError
 from rag.model_cache import (  # noqa: F401 - the cache's names, re-exported for older imports
     CACHE_FORMAT,
@@ -66,9 +67,8 @@ def apply_offline_env(offline: bool = True) -> None:
         hf_logging.disable_progress_bar()
     except ImportError:  # pragma: no cover
         pass
-    if offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    # The switches themselves through rag.environment, which records which ones kbqa set.
+    apply_hub_env(offline)
 
 
 # --------------------------------------------------------------------------------------------
