@@ -269,6 +269,12 @@ def _add_optional_commands(sub: Any, common: Any) -> None:
     else:
         add_eval_command(sub, common)
     try:
+        from app.feedback import add_feedback_command
+    except ImportError:
+        pass
+    else:
+        add_feedback_command(sub)
+    try:
         from ingest.reindex import add_reindex_command
     except ImportError:
         pass
