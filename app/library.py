@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from rag.kb import KnowledgeBase
     from rag.settings import Settings
     from rag.store import FileRecord
 
@@ -116,27 +118,16 @@ def save_uploads(
     target is replaced, never followed.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    limit = int(settings.max_file_mb * 1024 * 1024)
     saved: list[Path] = []
     refused: list[Refused] = []
     for upload in files:
         raw = str(getattr(upload, "name", "") or "")
-        try:
-            name = check_name(raw, settings.extensions)
-        except UnsafeName as exc:
-            refused.append(Refused(raw, exc.code, exc.reason))
-            continue
         data = upload.getvalue()
-        if len(data) > limit:
-            refused.append(
-                Refused(
-                    raw,
-                    "too_large",
-                    f"{len(data) / 1024 / 1024:.1f} MB is over the {settings.max_file_mb:g} MB limit",
-                )
-            )
+        problem = check_upload(raw, len(data), settings)
+        if problem is not None:
+            refused.append(problem)
             continue
-        target = folder / name
+        target = folder / check_name(raw, settings.extensions)
         if not _inside(target.parent, folder) or target.is_dir():
             refused.append(Refused(raw, "traversal", "the name does not stay inside the folder"))
             continue
@@ -192,3 +183,154 @@ def document_rows(records: Iterable[FileRecord]) -> list[DocumentRow]:
         )
         for r in records
     ]
+
+
+# -- what the uploader says about a file kbqa does not read -------------------------------------
+# Families of the extensions kbqa reads, in the order a reader looks for them; the i18n key of
+# each family is ``fmt_<family>``.
+FORMAT_FAMILIES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("pdf", frozenset({".pdf"})),
+    ("word", frozenset({".docx"})),
+    ("spreadsheet", frozenset({".xlsx", ".ods", ".csv"})),
+    ("slides", frozenset({".pptx"})),
+    ("text", frozenset({".txt", ".text", ".md", ".markdown", ".rst", ".log"})),
+    ("web", frozenset({".html", ".htm"})),
+    ("json", frozenset({".json", ".jsonl"})),
+    ("image", frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})),
+)
+# What a refused file most likely is, so the message can say "this one is an executable".
+_KINDS: dict[str, frozenset[str]] = {
+    "executable": frozenset(
+        ".exe .msi .dll .bat .cmd .com .sh .ps1 .app .apk .bin .jar .deb .rpm .dmg .appimage .so".split()
+    ),
+    "archive": frozenset(".zip .tar .gz .tgz .bz2 .xz .7z .rar .zst".split()),
+    "old_office": frozenset(".doc .xls .ppt .rtf .wps .odt .odp .pages .key .numbers".split()),
+    "audio": frozenset(".mp3 .wav .flac .m4a .ogg .aac .wma".split()),
+    "video": frozenset(".mp4 .mov .avi .mkv .webm .wmv .flv".split()),
+    "picture": frozenset(".gif .bmp .webp .heic .svg .ico .psd".split()),
+    "ebook": frozenset(".epub .mobi .azw3 .djvu".split()),
+}
+
+
+def format_families(extensions: Sequence[str]) -> list[str]:
+    """The families of formats ``extensions`` cover (``fmt_<family>`` in i18n), then any
+    extension outside them as it is.
+
+    >>> format_families([".pdf", ".md", ".txt", ".xyz"])
+    ['pdf', 'text', '.xyz']
+    """
+    wanted = {e.lower() for e in extensions}
+    families = [name for name, exts in FORMAT_FAMILIES if exts & wanted]
+    known = frozenset().union(*(exts for _, exts in FORMAT_FAMILIES))
+    return families + sorted(wanted - known)
+
+
+def file_kind(name: str) -> str:
+    """What a file kbqa does not read most likely is, from its extension: ``executable``,
+    ``archive``, ``old_office``, ``audio``, ``video``, ``picture``, ``ebook``, ``none`` (no
+    extension) or ``other`` (``kind_<kind>`` in i18n).
+
+    >>> file_kind("setup.exe"), file_kind("notes"), file_kind("a.xyz")
+    ('executable', 'none', 'other')
+    """
+    suffix = Path(name).suffix.lower()
+    if not suffix:
+        return "none"
+    return next((kind for kind, exts in _KINDS.items() if suffix in exts), "other")
+
+
+def check_upload(raw: str, size: int, settings: Settings) -> Refused | None:
+    """Why an upload cannot be saved (name, type or size), or None when it can. The uploader
+    accepts any file so that kbqa, not the browser, says why one is refused."""
+    try:
+        check_name(raw, settings.extensions)
+    except UnsafeName as exc:
+        return Refused(raw, exc.code, exc.reason)
+    limit = int(settings.max_file_mb * 1024 * 1024)
+    if size > limit:
+        return Refused(
+            raw,
+            "too_large",
+            f"{size / 1024 / 1024:.1f} MB is over the {settings.max_file_mb:g} MB limit",
+        )
+    return None
+
+
+# -- knowledge bases: name, rename, delete -------------------------------------------------------
+_KB_CHARS = re.compile(r"[A-Za-z0-9._-]+")
+KB_NAME_MIN, KB_NAME_MAX = 3, 63
+
+
+def kb_name_problem(name: str, existing: Iterable[str]) -> str | None:
+    """Why ``name`` cannot name a new knowledge base, as a code (``kb_name_<code>`` in i18n):
+    ``empty``, ``length``, ``chars``, ``edge`` or ``exists``; None when it can. Chroma's own
+    rule (``Settings.kb``), in words a user acts on.
+
+    >>> kb_name_problem("notes", ["default"]), kb_name_problem("my notes", [])
+    (None, 'chars')
+    >>> kb_name_problem("default", ["default"]), kb_name_problem("-x-", [])
+    ('exists', 'edge')
+    """
+    if not name.strip():
+        return "empty"
+    if not KB_NAME_MIN <= len(name) <= KB_NAME_MAX:
+        return "length"
+    if not _KB_CHARS.fullmatch(name):
+        return "chars"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return "edge"
+    if name in set(existing):
+        return "exists"
+    return None
+
+
+def _move(source: Path, target: Path) -> None:
+    if source.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(target)
+
+
+def rename_kb(kb: KnowledgeBase, new_name: str) -> Settings:
+    """Rename a knowledge base: its Chroma collection, its kbqa files and its uploads folder;
+    return the settings that open it under the new name. Refuses (``KbqaError``) a name that
+    is taken or invalid, and waits for an ingest that is writing to it."""
+    from rag.errors import KbqaError
+    from rag.kb import KnowledgeBase
+    from rag.locks import ingest_lock
+    from rag.store import FileRegistry
+
+    old = kb.settings
+    names = KnowledgeBase.list(old)
+    problem = kb_name_problem(new_name, [*names, old.kb])
+    if problem is not None:
+        raise KbqaError(f"knowledge base name {new_name!r} cannot be used ({problem})")
+    new = type(old)(**{**old.model_dump(), "kb": new_name})
+    if new.kb_dir.exists() or documents_dir(new).exists():
+        raise KbqaError(
+            f"files of a knowledge base {new_name!r} already exist in {new.persist_dir}"
+        )
+    old_docs = documents_dir(old).resolve()
+    with ingest_lock(old.kb_dir / "ingest.lock", wait_seconds=10.0):
+        kb.close()
+        if old.kb in names:
+            kb.client.get_collection(old.kb).modify(name=new_name)
+        _move(old.kb_dir, new.kb_dir)
+        _move(documents_dir(old), documents_dir(new))
+    # Documents uploaded through the app were ingested from the old uploads folder.
+    registry = FileRegistry(new.kb_dir / "files.sqlite")
+    try:
+        new_docs = str(documents_dir(new).resolve())
+        for record in registry.all():
+            if record.root == str(old_docs):
+                registry.put(replace(record, root=new_docs))
+    finally:
+        registry.close()
+    return new
+
+
+def delete_kb(kb: KnowledgeBase) -> None:
+    """Delete a knowledge base: its collection, its kbqa files and the uploads the app kept."""
+    kb.drop()
+    folder = documents_dir(kb.settings)
+    if folder.is_dir() and _inside(folder, kb.settings.persist_dir / "documents"):
+        shutil.rmtree(folder)

@@ -9,12 +9,19 @@ import pytest
 
 from app.library import (
     check_name,
+    check_upload,
+    delete_kb,
     delete_saved,
     document_rows,
     documents_dir,
+    file_kind,
+    format_families,
+    kb_name_problem,
     original_file,
+    rename_kb,
     save_uploads,
 )
+from rag.errors import KbqaError
 from rag.settings import Settings
 from rag.store import FileRecord
 
@@ -163,3 +170,102 @@ def test_document_rows_show_the_ingest_date():
     (row,) = document_rows([record("a.md", ingested_at=1_700_000_000.0)])
     assert (row.source, row.pages, row.chunks) == ("a.md", 2, 3)
     assert len(row.ingested) == 10 and row.ingested.startswith("2023-11-1")
+
+
+# -- kbqa's words for a refused upload ------------------------------------------------------------
+def test_check_upload_names_what_is_wrong_before_anything_is_saved(settings):
+    exe = check_upload("setup.exe", 2, settings)
+    assert exe is not None and exe.code == "extension"
+    assert file_kind("setup.exe") == "executable" and file_kind("Report.DOC") == "old_office"
+    assert file_kind("movie.mp4") == "video" and file_kind("README") == "none"
+    big = check_upload("big.txt", 10 * 1024 * 1024, settings)
+    assert big is not None and big.code == "too_large"
+    assert check_upload("notes.md", 10, settings) is None
+
+
+def test_format_families_cover_every_default_extension():
+    from rag.settings import DEFAULT_EXTENSIONS
+
+    families = format_families(DEFAULT_EXTENSIONS)
+    assert not [f for f in families if f.startswith(".")], families
+    assert families[:2] == ["pdf", "word"]
+
+
+# -- knowledge-base names, rename and delete ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("ab", "length"),
+        ("x" * 64, "length"),
+        ("my notes", "chars"),
+        ("笔记本", "chars"),
+        ("kb:notes", "chars"),
+        ("_notes", "edge"),
+        ("notes.", "edge"),
+        ("default", "exists"),
+        ("notes-2024.v1", None),
+    ],
+)
+def test_kb_name_problem(name, problem):
+    assert kb_name_problem(name, ["default"]) == problem
+
+
+def test_every_name_kbqa_accepts_is_one_the_settings_accept(tmp_path):
+    for name in ("abc", "notes-2024.v1", "A_b", "x" * 63):
+        assert kb_name_problem(name, []) is None
+        assert Settings(persist_dir=tmp_path, kb=name).kb == name
+
+
+@pytest.fixture
+def fake_kb(tmp_path):
+    """A knowledge base with a real (embedded) Chroma collection, an upload and a registry row;
+    fake embeddings, so no model loads."""
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from rag.kb import KnowledgeBase, Models
+
+    def make(name: str) -> KnowledgeBase:
+        settings = Settings(persist_dir=tmp_path / "store", kb=name)
+        models = Models(settings, load_embedder=lambda: DeterministicFakeEmbedding(size=8))
+        kb = KnowledgeBase(settings, models=models)
+        kb.writable_store()
+        docs = documents_dir(settings)
+        docs.mkdir(parents=True, exist_ok=True)
+        (docs / "a.md").write_text("# A\n")
+        kb.registry.put(record("a.md", str(docs.resolve())))
+        return kb
+
+    return make
+
+
+def test_rename_moves_the_collection_files_and_uploads(fake_kb, tmp_path):
+    from rag.kb import KnowledgeBase
+
+    kb = fake_kb("notes")
+    other = fake_kb("other")
+    (kb.settings.kb_dir / "feedback.jsonl").write_text("{}\n")
+    with pytest.raises(KbqaError, match="cannot be used"):
+        rename_kb(kb, "other")
+    new = rename_kb(kb, "papers")
+    assert new.kb == "papers"
+    assert KnowledgeBase.list(new) == ["other", "papers"]
+    assert not kb.settings.kb_dir.exists() and not documents_dir(kb.settings).exists()
+    assert (new.kb_dir / "feedback.jsonl").is_file()
+    renamed = KnowledgeBase(new, models=other.models)
+    (row,) = renamed.documents()
+    # The upload's record follows it, so the app still finds the original for downloads.
+    assert original_file(row, documents_dir(new)) == documents_dir(new) / "a.md"
+    assert renamed.exists() and renamed.store.count() == 0
+
+
+def test_delete_removes_collection_files_and_uploads_and_nothing_else(fake_kb, tmp_path):
+    from rag.kb import KnowledgeBase
+
+    kb = fake_kb("notes")
+    keep = fake_kb("other")
+    delete_kb(kb)
+    assert KnowledgeBase.list(kb.settings) == ["other"]
+    assert not kb.settings.kb_dir.exists() and not documents_dir(kb.settings).exists()
+    assert (documents_dir(keep.settings) / "a.md").is_file() and keep.documents()
