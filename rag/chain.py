@@ -26,6 +26,8 @@ from typing import Any, Protocol
 from rag import prompts
 from rag.citations import attribute
 from rag.errors import QuestionError
+from rag.followup import FollowUp, resolve
+from rag.followup import Mode as FollowUpMode
 from rag.options import AskOptions
 from rag.text import detect_language
 from rag.types import Answer, Passage
@@ -110,22 +112,19 @@ class AnswerChain:
         assert stream.answer is not None
         return stream.answer
 
-    def condense(self, history: History, question: str, lang: str) -> str:
-        return condense(self.chat_model, history, question, lang)
+    # "auto": rule-based rewrites, the model only when no referent is found (rag.followup).
+    followup_mode: FollowUpMode = "auto"
+
+    def condense(self, history: History, question: str, lang: str) -> FollowUp:
+        """How ``question`` is understood after ``history`` (the model is loaded only if asked)."""
+        return resolve(
+            question, history, lambda: self.chat_model, lang=lang, mode=self.followup_mode
+        )
 
 
 def condense(llm: ChatModel, history: History, question: str, lang: str) -> str:
-    """A follow-up rewritten as a standalone question from the history that fits the model."""
-    window = getattr(llm, "context_window", None)
-    count = getattr(llm, "count_tokens", None) or _rough_tokens
-    trimmed = trim_history(history, (window or 4096) // 2, count)
-    if not trimmed:
-        return question
-    text = llm.invoke(
-        prompts.condense_messages(trimmed, question, lang), max_new_tokens=48, temperature=0.0
-    ).content
-    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
-    return line or question
+    """A follow-up rewritten as a standalone question; a self-contained question unchanged."""
+    return resolve(question, history, llm, lang=lang).question
 
 
 def _rough_tokens(text: str) -> int:
@@ -147,6 +146,7 @@ class AnswerStream:
         self.history = list(history or [])
         self.options = options or AskOptions()
         self.answer: Answer | None = None
+        self.standalone_question: str | None = None  # set before the first piece: a rewrite
         self._iter = self._run()
 
     def __iter__(self) -> Iterator[str]:
@@ -164,13 +164,14 @@ class AnswerStream:
         t0 = time.perf_counter()
         lang = self._lang()
         timings: dict[str, float] = {}
-        query = self.question
+        query, standalone = self.question, None
         if self.history:
-            standalone = chain.condense(self.history, self.question, lang)
-            last_user = next((t for r, t in reversed(self.history) if r == "user"), "")
-            # The small model's rewrite can drop the topic; the last question keeps it in reach.
-            query = f"{standalone} {last_user}".strip()
-            timings["condense"] = round(time.perf_counter() - t0, 3)
+            # A question that stands on its own is searched with its own words (no model call);
+            # a follow-up with its referent from history (rag.followup).
+            followup = chain.condense(self.history, self.question, lang)
+            query, standalone = followup.question, followup.standalone
+            self.standalone_question = standalone
+            timings["rewrite"] = followup.seconds
         t1 = time.perf_counter()
         passages = chain.search.retrieve(
             query, top_k=opts.top_k, sources=opts.sources, hybrid=opts.hybrid
@@ -193,12 +194,12 @@ class AnswerStream:
                 abstained=True,
                 timings=timings,
                 language=lang,  # type: ignore[arg-type]
-                standalone_question=query if self.history else None,
+                standalone_question=standalone,
             )
             return
         llm = chain.chat_model
         passages = self._fit(passages, lang, llm)
-        messages = prompts.answer_messages(self.question, passages, lang)
+        messages = prompts.answer_messages(standalone or self.question, passages, lang)
         pieces: list[str] = []
         t2 = time.perf_counter()
         for chunk in llm.stream(messages, stop=prompts.STOP, **opts.sampling()):
@@ -233,7 +234,7 @@ class AnswerStream:
             timings=timings,
             raw_answer=raw,
             language=lang,  # type: ignore[arg-type]
-            standalone_question=query if self.history else None,
+            standalone_question=standalone,
         )
 
     def _fit(self, passages: list[Passage], lang: str, llm: Any) -> list[Passage]:

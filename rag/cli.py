@@ -79,7 +79,9 @@ def _answer(
         print(answer.to_json(indent=2))
         return answer
     stream = kb.stream(question, history, **overrides)
-    for piece in stream:
+    for number, piece in enumerate(stream):
+        if number == 0 and getattr(stream, "standalone_question", None):
+            print(f"(understood as: {stream.standalone_question})")
         print(piece, end="", flush=True)
     answer = stream.answer
     print()

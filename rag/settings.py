@@ -209,7 +209,7 @@ class Settings(BaseSettings):
         f" ({_calibrated_thresholds()}; docs/evaluation.md).",
     )
     citation_threshold: float = Field(
-        0.45, ge=0.0, le=1.0, description="Least support score for an answer sentence to be cited."
+        0.8, ge=0.0, le=1.0, description="Least support score for an answer sentence to be cited."
     )
 
     # --- app ---------------------------------------------------------------------------------

@@ -95,6 +95,7 @@ class Citation:
     location: str = ""
 
     def __post_init__(self) -> None:
+    passage: int | None = None  # the cited Passage.n (``n`` counts markers in order of use)
         if not self.location:
             self.location = place(self.source, self.page)
 
@@ -116,6 +117,8 @@ class Answer:
     standalone_question: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+    # The refusal signals and their combination (rag.answerability): evidence, dont_know, ...
+    answerability: dict[str, float] = field(default_factory=dict)
         return asdict(self)
 
     def to_json(self, **kwargs: Any) -> str:

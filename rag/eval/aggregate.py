@@ -194,7 +194,7 @@ def summarize(rows: Sequence[EvalRow], depth: int, generate: bool) -> dict[str, 
         }
 
     latency: dict[str, dict[str, float]] = {}
-    for stage in ("retrieve", "condense", "first_token", "total"):
+    for stage in ("retrieve", "rewrite", "first_token", "total"):
         values = [r.timings[stage] for r in rows if stage in r.timings]
         if values:
             latency[stage] = {

@@ -43,6 +43,7 @@ from rag.eval.questions import EvalConversation, EvalDataset, EvalQuestion
 from rag.eval.report import EvalOutputs, render_markdown, summary_table, write_report
 from rag.eval.results import EvalResult, machine_info
 from rag.eval.scoring import EvalRow, clean_prediction, score_row
+from rag.followup import resolve as resolve_followup
 from rag.llm.base import SAMPLING_KEYS
 
 if TYPE_CHECKING:
@@ -318,8 +319,12 @@ def _ask_and_score(
             answer = _ask(kb, question.question, history or [])
         except QuestionError as exc:  # e.g. a question over the length limit: a miss
             error = str(exc)
-    # A follow-up is ranked with the question the chain searched with.
-    query = (answer.standalone_question if answer else None) or question.question
+    # A follow-up is ranked with the question the chain searched with; without generation, with
+    # the rule-based rewrite the chain would make (rag.followup, no model call).
+    if answer is not None:
+        query = answer.standalone_question or question.question
+    else:
+        query = resolve_followup(question.question, history or [], mode="rules").question
     t0 = time.perf_counter()
     ranked = kb.retrieve(query, top_k=depth)
     retrieve_seconds = time.perf_counter() - t0
@@ -333,6 +338,8 @@ def _ask_and_score(
         answer=answer,
         retrieve_seconds=retrieve_seconds,
     )
+    if answer is None and query != question.question:
+        row.standalone_question = query
     if error is not None:
         row.error, row.abstained, row.prediction, row.answer = error, True, "", ""
         if answerable:

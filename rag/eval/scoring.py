@@ -91,8 +91,9 @@ class EvalRow:
     answer_complete: float | None = None  # it holds every group of ``answers_all`` (lists)
     citation_precision: float | None = None
     citation_recall: float | None = None
-    citations: list[int] = field(default_factory=list)
+    citations: list[int] = field(default_factory=list)  # the cited passages' numbers
     timings: dict[str, float] = field(default_factory=dict)
+    answerability: dict[str, float] = field(default_factory=dict)  # the refusal signals
     error: str | None = None
 
 
@@ -163,7 +164,9 @@ def score_row(
     row.abstained = answer.abstained
     row.prediction = clean_prediction(answer.raw_answer, answer.language)
     row.answer = "" if answer.abstained else clean_prediction(answer.answer, answer.language)
-    row.citations = [c.n for c in answer.citations]
+    # Markers count 1, 2, … in order of use; the passage each cites is Citation.passage.
+    row.citations = [c.passage or c.n for c in answer.citations]
+    row.answerability = dict(answer.answerability)
     if has_gold:
         row.given_gold = any(
             is_gold(question, p.text, p.source, starts_document=p.metadata.get("start_index") == 0)

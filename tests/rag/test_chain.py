@@ -128,15 +128,15 @@ def test_answer_language_option_forces_the_language():
 
 
 def test_follow_up_is_retrieved_with_the_condensed_question():
-    """The rewrite the model returns is what retrieval searches with (not the bare follow-up)."""
+    """The follow-up's rewrite (its pronoun replaced by the earlier subject, no model call) is
+    what retrieval searches with; more cases in tests/rag/test_followup.py."""
     search = FakeSearch([YEAST])
-    model = chat("Why does sourdough bread rise?", "Yeast makes gas, so the bread rises.")
+    model = chat("Yeast makes gas, so the bread rises.")  # one reply: the answer, no rewrite
     history = [("user", "How do I bake sourdough bread?"), ("assistant", "Mix, proof, bake.")]
     answer = AnswerChain(search, model).ask("And why does it rise?", history=history)
     query = search.calls[0]["query"]
-    assert query.startswith("Why does sourdough bread rise?")
-    assert "How do I bake sourdough bread?" in query  # the last user turn keeps the topic
-    assert answer.standalone_question == query and "condense" in answer.timings
+    assert query == "Why does sourdough bread rise?"
+    assert answer.standalone_question == query and "rewrite" in answer.timings
     assert not answer.abstained
 
 
@@ -144,7 +144,7 @@ def test_without_history_nothing_is_condensed():
     search = FakeSearch([YEAST])
     answer = AnswerChain(search, chat("Yeast makes gas.")).ask("Why does bread rise?")
     assert search.calls[0]["query"] == "Why does bread rise?"
-    assert answer.standalone_question is None and "condense" not in answer.timings
+    assert answer.standalone_question is None and "rewrite" not in answer.timings
 
 
 def test_stream_yields_pieces_as_they_are_generated():

@@ -1,0 +1,472 @@
+"""Follow-up questions in a chat: does a question need the history, and what does it mean then?
+
+``resolve`` decides with no model call whether a question stands on its own (it names its
+subject and has no pronoun, deictic or elliptical opening such as "it", "those", "the one",
+"And …?", "What about …?", 它, 这些, 书里, "那…呢"). A question that stands on its own is not
+rewritten and is searched with its own words, so a new topic is never pulled back to the old one.
+A follow-up borrows only the missing referent: the subject of the last question that stood on its
+own ("What does pg_dump do?" → ``pg_dump``), put where the pronoun was or added to the question.
+A chat model may be asked for the rewrite instead (``mode="model"``, or ``"auto"`` when no subject
+is found); its output is kept only if it keeps the follow-up's own content words and does not
+repeat an earlier question, otherwise the rule-based rewrite is used.
+
+>>> history = [("user", "What does pg_dump do?"), ("assistant", "It backs up a database.")]
+>>> resolve("Does it block other users?", history).question
+'Does pg_dump block other users?'
+>>> r = resolve("Which PostgreSQL tool backs up roles?", history)
+>>> r.rewritten, r.question, r.model_calls
+(False, 'Which PostgreSQL tool backs up roles?', 0)
+>>> resolve("它可以免费商用吗？", [("user", "霞鹜文楷是基于哪款字体做的？")]).question
+'霞鹜文楷可以免费商用吗？'
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from rag.text import detect_language
+
+History = Sequence[tuple[str, str]]  # (role "user" | "assistant", text)
+Mode = Literal["rules", "model", "auto"]
+# A rewrite is one short question: 40 new tokens cover the longest in the realistic set's
+# conversations (the old condense call asked for 48 and often filled them by repeating itself).
+REWRITE_MAX_NEW_TOKENS = 40
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """How a question was understood in its chat.
+
+    ``question``: what retrieval searches with (the question itself when ``rewritten`` is False);
+    ``method``: ``"none"`` (stands on its own), ``"rules"``, ``"model"``, or ``"rules-fallback"``
+    (the model's rewrite failed validation); ``referent``: the subject borrowed from history;
+    ``model_calls``: chat-model calls spent; ``seconds``: the time spent deciding and rewriting.
+    """
+
+    question: str
+    rewritten: bool
+    method: str
+    referent: str | None = None
+    model_calls: int = 0
+    seconds: float = 0.0
+
+    @property
+    def standalone(self) -> str | None:
+        """The rewritten question to show the user, or None for a question that stood alone."""
+        return self.question if self.rewritten else None
+
+
+# --- does the question need its history? ---------------------------------------------------
+
+_EN_PRONOUNS = r"it|its|it's|itself|they|them|their|theirs|he|him|his|she|her|hers"
+_EN_PRONOUN = re.compile(rf"\b({_EN_PRONOUNS})\b", re.I)
+# "that" as a pointer ("Who wrote that?", "Is that free?"), not as a relative pronoun.
+_EN_DEICTIC = re.compile(
+    r"\b(this|these|those|the same|the former|the latter|the other one|"
+    r"(?:the|which|that|this)(?: \w+)? ones?)\b|"
+    r"(?:^|\b(?:is|was|does|do|did|about|of|for|with|use|in|on)\s+)that\b(?!\s+\w+\s+(?:is|are|was))|"
+    r"\bthat\s*\?$|"
+    r"(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )\bthere\b",
+    re.I,
+)
+# A definite generic noun with no name of its own points back ("Which PEP added the module?").
+_EN_GENERIC = (
+    "module|package|paper|book|document|article|file|tool|command|program|library|project|"
+    "guide|manual|font|software|app|application|utility|function|site|release|version"
+)
+_EN_THE_GENERIC = re.compile(rf"\bthe ({_EN_GENERIC})\b(?! of\b)", re.I)
+_EN_ELLIPTIC_START = re.compile(
+    r"^\s*(and|also|what about|how about|what if|and if|but|or|then|so|same for)\b", re.I
+)
+_EN_STRIP_START = re.compile(
+    r"^\s*(?:and|also|so|but|then)\s*,?\s+(?=(?:what|which|who|whom|whose|when|where|why|how|"
+    r"is|are|was|were|do|does|did|can|could|should|would|will|may|must|has|have)\b)",
+    re.I,
+)
+_EN_STOP = set(
+    """a an the of to in on at for by with from into about as and or but if then than so
+    what which who whom whose when where why how is are was were be been being do does did
+    can could should would will may might must shall has have had i me my we our you your
+    there here not no yes also any some all each more most much many very just only again
+    one ones default""".split()
+)
+
+_ZH_REFERRING = re.compile(
+    r"它们|它的|它|其|这个|那个|这些|那些|这种|那种|这款|那款|这篇|那篇|这本|那本|此|"
+    r"该(?:书|文|软件|命令|工具|包|字体|项目|文件|文档|版本|程序|库|模块)|"
+    r"他们|她们|他|她|这里|那里|这儿|那儿|前者|后者|上面|同样|书里|书中|文中|文章里|文章中"
+)
+_ZH_ELLIPTIC_START = re.compile(r"^\s*(那么|那|还有|另外|而且|而|要是|如果是)")
+_ZH_STRIP_START = re.compile(r"^\s*(那么|那)\s*")
+_ZH_QUESTION_WORDS = re.compile(
+    r"什么|哪些|哪个|哪款|哪里|哪儿|哪天|哪年|多少|多久|多大|多长|怎么样|怎么|怎样|如何|为什么|"
+    r"是否|是不是|能不能|可不可以|可以|是|的|了|吗|呢|吧|有|能|会|要|一次|一下|[？?！!。，,、\s]"
+)
+_LATIN_NAME = re.compile(r"[A-Za-z][\w.+#/-]*(?:\s+\d[\w.]*)?")
+
+
+def _en_words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z0-9][\w.+#/'-]*", text)
+
+
+def content_words(text: str) -> list[str]:
+    """The words that carry a question's intent: no stop words, no pronouns, no question words.
+    Chinese text gives its Han characters outside question and function words.
+
+    >>> content_words("Does it block other users?")
+    ['block', 'other', 'users']
+    >>> content_words("包名有什么限制？")
+    ['包', '名', '限', '制']
+    """
+    words = [
+        w.lower().rstrip("?.!,").removesuffix("'s")
+        for w in _en_words(text)
+        if w.lower() not in _EN_STOP and not _EN_PRONOUN.fullmatch(w)
+    ]
+    han = _ZH_REFERRING.sub("", _ZH_QUESTION_WORDS.sub("", text))
+    return [w for w in words if w] + re.findall(r"[\u4e00-\u9fff]", han)
+
+
+def _is_named(word: str, first: bool) -> bool:
+    """A word that names something: code-like (pg_dump, os-release, 3.11), CamelCase, or
+    capitalised inside a sentence (Python, Debian); short acronyms (PEP, JIT) are not names."""
+    bare = word.rstrip("?.!,").removesuffix("'s")
+    if re.search(r"[_./#+]|\d", bare) and re.search(r"[A-Za-z]", bare):
+        return True
+    if re.search(r"[a-z][A-Z]", bare) or ("-" in bare.strip("-")):
+        return True
+    if bare.isupper() and len(bare) <= 4:
+        return False
+    return bool(bare[:1].isupper() and not first and len(bare) > 1)
+
+
+def needs_history(question: str) -> bool:
+    """True when the question cannot be understood without the chat before it.
+
+    >>> needs_history("Who wrote it?"), needs_history("Who wrote the zoo FAQ?")
+    (True, False)
+    >>> needs_history("In what year?"), needs_history("那中文呢？"), needs_history("第二个呢？")
+    (True, True, True)
+    >>> needs_history("本地部署大模型有哪些好处？")
+    False
+    """
+    q = question.strip()
+    if detect_language(q) == "zh":
+        if _ZH_REFERRING.search(q) or _ZH_ELLIPTIC_START.match(q):
+            return True
+        if re.search(r"呢\s*[？?]?\s*$", q):
+            return True
+        has_latin = bool(re.search(r"[A-Za-z]{2,}", q))
+        han = re.findall(r"[\u4e00-\u9fff]", _ZH_QUESTION_WORDS.sub("", q))
+        # Five content characters or fewer and no Latin name: "多久刷一次盘？", "包名有什么限制？".
+        return not has_latin and len(han) <= 5
+    pronoun = _EN_PRONOUN.search(q)
+    # "Where does zoneinfo get its data?": the pronoun points inside the question itself.
+    if pronoun and subject(q[: pronoun.start()]) is None:
+        return True
+    if _EN_DEICTIC.search(q) or _EN_ELLIPTIC_START.match(q):
+        return True
+    words = _en_words(q)
+    named = any(_is_named(w, i == 0) for i, w in enumerate(words))
+    if _EN_THE_GENERIC.search(q) and not named:
+        return True
+    # "In Python?", "For Windows?": a bare prepositional phrase continues the last question.
+    if len(words) <= 4 and re.match(r"(in|on|for|with|at|from|under|by|without)\b", q, re.I):
+        return True
+    # One content word: "Is there a JIT?", "And startup?" (JIT is no name here).
+    return len(content_words(q)) <= 1 and not named
+
+
+# --- the referent ----------------------------------------------------------------------------
+
+_EN_POSSESSIVE = re.compile(
+    r"\b(?!(?:what|it|that|who|where|how|there|let|he|she|here)'s\b)([\w.+#-]+)'s\b(\s+[a-z]\w*(?=\s+do\b))?",
+    re.I,
+)
+_EN_BETWEEN = re.compile(r"\bbetween ([\w.+#-]+) and ([\w.+#-]+)", re.I)
+_EN_OF = re.compile(
+    r"\b(?:authors?|title|editor|name|license|publisher|date) of (the [\w.+#-]+(?: [\w.+#-]+)?"
+    r"(?: (?:paper|book|faq|document|article|guide|manual))?)\b",
+    re.I,
+)
+_EN_HOW_DO = re.compile(
+    r"^how (?:do|can|should) (?:i|you|we) \w+ ((?:(?:a|an|the|my) )?[^?]+?)"
+    r"(?=\s+(?:to|for|at|on|from|with|during|when|if|while|after|before|into|by|stop)\b|$)",
+    re.I,
+)
+_EN_AUX = re.compile(
+    r"\b(?:does|do|did|is|are|was|can|could|should|will)\s+([\w.+#-]+)(?=\s+\w)", re.I
+)
+_ZH_SUBJECT_BEFORE_IS = re.compile(r"^\s*([^，,。？?的把被在]{1,14}?)\s*是")
+_ZH_LEADING = re.compile(r"^\s*([\u4e00-\u9fff]{2,10}?)(?:有|能|可以|会|怎么|为什么|默认|在|要)")
+
+
+def subject(question: str) -> str | None:
+    """The noun phrase a question is about, or None when none can be told.
+
+    >>> subject("What does pg_dump do?"), subject("Who are the authors of the zoo paper?")
+    ('pg_dump', 'the zoo paper')
+    >>> subject("How do I create a virtual environment in Python?")
+    'a virtual environment in Python'
+    >>> subject("How much faster is Python 3.11 than 3.10?"), subject("Debian 12 是哪天发布的？")
+    ('Python 3.11', 'Debian 12')
+    """
+    q = question.strip().rstrip("?？ ")
+    if detect_language(q) == "zh":
+        m = _ZH_SUBJECT_BEFORE_IS.match(q)
+        if m and not _ZH_QUESTION_WORDS.fullmatch(m.group(1)) and "谁" not in m.group(1):
+            return m.group(1).strip()
+        lead = re.match(r"^\s*([A-Za-z][\w.+#-]*(?:\s+\d[\w.]*)?)", q)
+        if lead:
+            return lead.group(1).strip()
+        latin = re.search(r"[A-Za-z][\w.+#-]*[A-Za-z0-9]", q)
+        if latin:
+            return latin.group(0)
+        m = _ZH_LEADING.match(q)
+        return m.group(1) if m else None
+    for pattern in (_EN_BETWEEN, _EN_POSSESSIVE, _EN_OF, _EN_HOW_DO):
+        m = pattern.search(q)
+        if m:
+            if pattern is _EN_BETWEEN:
+                return f"{m.group(1)} and {m.group(2)}"
+            if pattern is _EN_POSSESSIVE:
+                return m.group(1) + (f"'s{m.group(2)}" if m.group(2) else "")
+            return m.group(1).strip()
+    words = _en_words(q)
+    for i, word in enumerate(words):
+        if _is_named(word, i == 0):
+            run = [word.removesuffix("'s")]
+            for nxt in words[i + 1 :]:
+                if _is_named(nxt, False) or re.fullmatch(r"\d[\w.]*", nxt):
+                    run.append(nxt.removesuffix("'s"))
+                else:
+                    break
+            return " ".join(run)
+    m = _EN_AUX.search(q)
+    if m and m.group(1).lower() not in _EN_STOP and not _EN_PRONOUN.fullmatch(m.group(1)):
+        return m.group(1)
+    return None
+
+
+# --- the rewrite -------------------------------------------------------------------------------
+
+
+def _possessive(name: str, lang: str) -> str:
+    if lang == "zh":
+        return f"{name}的"
+    return f"{name}'" if name.endswith("s") and not name.endswith("'s") else f"{name}'s"
+
+
+def rule_rewrite(question: str, referent: str) -> str:
+    """``question`` with ``referent`` put where its first pronoun was, or added to it.
+
+    >>> rule_rewrite("And how do I restore its custom-format output?", "pg_dump")
+    "How do I restore pg_dump's custom-format output?"
+    >>> rule_rewrite("那在 Mac 上怎么装？", "霞鹜文楷")
+    '关于霞鹜文楷，在 Mac 上怎么装？'
+    """
+    q = question.strip()
+    if detect_language(q) == "zh":
+        if referent in q:
+            return q
+        body = _ZH_STRIP_START.sub("", q, count=1).strip() or q
+        for pronoun, repl in (
+            ("它们的", _possessive(referent, "zh")),
+            ("它的", _possessive(referent, "zh")),
+            ("它们", referent),
+            ("它", referent),
+            ("其", _possessive(referent, "zh")),
+            ("书里", f"{referent}里"),
+            ("书中", f"{referent}中"),
+            ("文中", f"{referent}中"),
+            ("文章里", f"{referent}里"),
+        ):
+            if pronoun in body:
+                if re.search(r"[A-Za-z0-9]$", repl):  # "journald 最多能…", not "journald最多能…"
+                    repl += " "
+                return body.replace(pronoun, repl, 1).replace("  ", " ")
+        spaced = f" {referent} " if re.search(r"[A-Za-z0-9]", referent) else referent
+        return f"关于{spaced.rstrip()}，{body}"
+    body = _EN_STRIP_START.sub("", q, count=1)
+    body = body[:1].upper() + body[1:]
+    if referent.lower() in body.lower():
+        return body
+    m = _EN_PRONOUN.search(body)
+    if m:
+        word = m.group(1).lower()
+        if word in ("its", "their", "his", "theirs", "hers"):
+            repl = _possessive(referent, "en")
+        elif word == "it's":
+            repl = f"{referent} is"
+        else:
+            repl = referent
+        return body[: m.start()] + repl + body[m.end() :]
+    m = _EN_THE_GENERIC.search(body)
+    if m:
+        return body[: m.start()] + referent + body[m.end() :]
+    return f"{body} ({referent})"
+
+
+def _previous_user_turns(history: History) -> list[str]:
+    return [text for role, text in history if role == "user" and text.strip()]
+
+
+def find_referent(history: History) -> str | None:
+    """The subject of the most recent user question that stood on its own (or, failing that,
+    of any earlier one)."""
+    turns = _previous_user_turns(history)
+    for i, text in reversed(list(enumerate(turns))):
+        if i == 0 or not needs_history(text):
+            found = subject(text)
+            if found:
+                return found
+    for text in reversed(turns):
+        found = subject(text)
+        if found:
+            return found
+    return None
+
+
+# --- the model's rewrite, validated -------------------------------------------------------------
+
+REWRITE_SYSTEM = {
+    "en": (
+        "Rewrite the user's last question so it can be understood without the chat. Keep its "
+        "own words and intent; only replace words like 'it' or 'that' with what they refer to. "
+        "Do not answer it and do not repeat an earlier question. Reply with the question only."
+    ),
+    "zh": (
+        "把用户最后一个问题改写成不看对话也能懂的问题。保留原问题的用词和意图，只把“它”“这个”等"
+        "指代词换成所指的东西。不要回答，不要重复之前的问题。只输出改写后的问题。"
+    ),
+}
+REWRITE_EXAMPLES = {
+    "en": [
+        (
+            "Which OCR engines does LayoutParser support?",
+            "And which datasets are in its model zoo?",
+            "Which datasets are in LayoutParser's model zoo?",
+        ),
+        (
+            "What port does PostgreSQL listen on by default?",
+            "And the maximum number of connections?",
+            "What is PostgreSQL's default maximum number of connections?",
+        ),
+    ],
+    "zh": [
+        (
+            "霞鹜文楷是基于哪款字体做的？",
+            "它可以免费商用吗？",
+            "霞鹜文楷可以免费商用吗？",
+        ),
+        (
+            "timeout 超时以后默认发什么信号？",
+            "那退出码是多少？",
+            "timeout 超时以后退出码是多少？",
+        ),
+    ],
+}
+
+
+def rewrite_messages(history: History, question: str, lang: str) -> list[BaseMessage]:
+    """A short few-shot prompt: the earlier user questions and the follow-up, nothing else."""
+    lang = lang if lang in REWRITE_SYSTEM else "en"
+    label = ("Earlier question", "Follow-up", "Rewritten")
+    if lang == "zh":
+        label = ("之前的问题", "追问", "改写")
+    shots = "\n\n".join(
+        f"{label[0]}: {before}\n{label[1]}: {after}\n{label[2]}: {rewritten}"
+        for before, after, rewritten in REWRITE_EXAMPLES[lang]
+    )
+    earlier = "\n".join(f"{label[0]}: {t}" for t in _previous_user_turns(history)[-2:])
+    return [
+        SystemMessage(REWRITE_SYSTEM[lang]),
+        HumanMessage(f"{shots}\n\n{earlier}\n{label[1]}: {question}\n{label[2]}:"),
+    ]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
+
+
+def validate_rewrite(candidate: str, question: str, history: History) -> str | None:
+    """Why ``candidate`` is not an acceptable rewrite of ``question``, or None when it is.
+
+    It must keep the follow-up's content words (at least two thirds of them) and must not repeat
+    an earlier question.
+
+    >>> h = [("user", "Which OCR engines does LayoutParser support?")]
+    >>> validate_rewrite("Which OCR engines does LayoutParser support? Which OCR engines",
+    ...                  "And which datasets are in its model zoo?", h)
+    'drops words of the follow-up: datasets, model, zoo'
+    >>> validate_rewrite("Which datasets are in LayoutParser's model zoo?",
+    ...                  "And which datasets are in its model zoo?", h) is None
+    True
+    """
+    text = candidate.strip()
+    if not text:
+        return "empty"
+    if len(text) > 3 * len(question) + 120:
+        return "too long"
+    own = content_words(question)
+    have = set(content_words(text)) | set(_norm(text).split())
+    missing = [w for w in dict.fromkeys(own) if w not in have]
+    if own and len(missing) * 3 > len(own):
+        return "drops words of the follow-up: " + ", ".join(missing)
+    for earlier in _previous_user_turns(history):
+        e = _norm(earlier)
+        if e and (e == _norm(text) or e in _norm(text)) and _norm(question) not in _norm(text):
+            return "repeats an earlier question"
+    return None
+
+
+def model_rewrite(llm: Any, history: History, question: str, lang: str) -> str:
+    """The chat model's one-line rewrite (greedy, at most ``REWRITE_MAX_NEW_TOKENS`` tokens)."""
+    reply = llm.invoke(
+        rewrite_messages(history, question, lang),
+        max_new_tokens=REWRITE_MAX_NEW_TOKENS,
+        temperature=0.0,
+    ).content
+    text = str(reply).strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
+def resolve(
+    question: str,
+    history: History,
+    llm: Any = None,
+    *,
+    lang: str | None = None,
+    mode: Mode = "auto",
+) -> FollowUp:
+    """How ``question`` is understood after ``history``; see the module docstring.
+
+    ``llm``: a chat model, or a function returning one (called only when a rewrite needs it);
+    ``mode``: ``"rules"`` never calls a model, ``"model"`` asks it for every follow-up,
+    ``"auto"`` asks it only when no referent can be found by rule.
+    """
+    started = time.perf_counter()
+    q = question.strip()
+
+    def done(text: str, method: str, referent: str | None = None, calls: int = 0) -> FollowUp:
+        seconds = round(time.perf_counter() - started, 3)
+        return FollowUp(text, method != "none", method, referent, calls, seconds)
+
+    if not history or not _previous_user_turns(history) or not needs_history(q):
+        return done(q, "none")
+    referent = find_referent(history)
+    by_rule = rule_rewrite(q, referent) if referent else None
+    wants_model = mode == "model" or (mode == "auto" and by_rule is None)
+    if llm is None or not wants_model:
+        return done(by_rule or q, "rules" if by_rule else "none", referent)
+    model = llm() if callable(llm) and not hasattr(llm, "invoke") else llm
+    candidate = model_rewrite(model, history, q, lang or detect_language(q))
+    if validate_rewrite(candidate, q, history) is None:
+        return done(candidate, "model", referent, 1)
+    return done(by_rule or q, "rules-fallback" if by_rule else "none", referent, 1)

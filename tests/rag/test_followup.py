@@ -1,0 +1,267 @@
+"""Follow-ups: which questions need the chat's history, how they are rewritten, what that costs.
+
+The chain tests run over two fake documents with a keyword search in which the follow-up's own
+words lead to the WRONG document: only the referent borrowed from history reaches the right one,
+so these tests fail when the rewrite is wrong (the old ones could not).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from langchain_core.language_models import GenericFakeChatModel
+
+from rag.chain import AnswerChain
+from rag.followup import needs_history, resolve, rule_rewrite, subject, validate_rewrite
+from rag.types import Passage
+
+LAYOUT = Passage(
+    1, "a", "layoutparser.pdf", 1,
+    "LayoutParser is a toolkit for document image analysis. Zejiang Shen wrote it in 2021; "
+    "its model zoo holds PubLayNet and PRImA layouts.", 1.0,
+)  # fmt: skip
+TRAVEL = Passage(
+    2, "b", "travel.md", None,
+    "Anna wrote the travel policy. Receipts must be uploaded within 45 days.", 1.0,
+)  # fmt: skip
+WENKAI = Passage(
+    3, "c", "wenkai.md", None, "霞鹜文楷是一款开源字体，个人和企业都可以免费商用。", 1.0
+)
+OTHER_FONT = Passage(
+    4, "d", "other-font.md", None, "这套思源宋体也开源，可以免费商用，但不能单独出售。", 1.0
+)
+LOCAL_LLM = Passage(
+    5, "e", "local-llm.zh.txt", None, "本地部署大模型的好处：数据不出本地，成本可控，离线可用。", 1.0
+)
+
+
+def _terms(text: str) -> set[str]:
+    """Lower-cased words and Chinese character pairs: what a keyword index would match."""
+    words = {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
+    han = re.sub(r"[^\u4e00-\u9fff]", " ", text)
+    pairs = {run[i : i + 2] for run in han.split() for i in range(len(run) - 1)}
+    return (words - {"who", "the", "and", "its", "what", "does", "which"}) | pairs
+
+
+class KeywordSearch:
+    """Ranks passages by shared terms with the query; ties keep the given order (the wrong
+    document first), so a query that does not name the right subject gets the wrong file."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self.passages = list(passages)
+        self.queries: list[str] = []
+
+    def retrieve(self, query, *, top_k=None, sources=None, hybrid=None) -> list[Passage]:
+        self.queries.append(query)
+        q = _terms(query)
+        ranked = sorted(self.passages, key=lambda p: -len(q & _terms(p.text)))
+        return ranked[:1]
+
+    def evidence(self, question: str, passages: Sequence[Passage]) -> float:
+        return 1.0
+
+
+class CountingChat(GenericFakeChatModel):
+    """GenericFakeChatModel that records each call's prompt (``invoke`` and ``stream`` both
+    reach ``_generate``)."""
+
+    calls: list[str] = []
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> Any:
+        self.calls.append("\n".join(str(m.content) for m in messages))
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def counting_chat(*replies: str) -> CountingChat:
+    return CountingChat(messages=iter(replies), calls=[])
+
+
+def never_loaded() -> Any:
+    raise AssertionError("the chat model was loaded")
+
+
+# --- deciding, with no model ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who wrote it?",
+        "And which datasets are in its model zoo?",
+        "And the default?",
+        "In Python?",
+        "What about on Windows?",
+        "How many of those are kept for superusers?",
+        "Which one should I use?",
+        "Which PEP added the module?",
+        "Is there a JIT?",
+        "它可以免费商用吗？",
+        "那中文呢？",
+        "第二个呢？",
+        "多久刷一次盘？",
+        "书里说最重要的软件包是哪个？",
+    ],
+)
+def test_follow_ups_need_history(question):
+    assert needs_history(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "本地部署大模型有哪些好处？",
+        "Who wrote the zoo FAQ?",
+        "Where does PostgreSQL put its Unix socket by default?",  # "its" points inside
+        "How do I leave a Python virtual environment?",
+        "Is there a JIT compiler in Python 3.11?",
+        "os-release 里给用户显示发行版名称该用哪个字段？",  # 该 here is "should"
+        "Debian 能在多少种架构上运行？",
+    ],
+)
+def test_questions_that_stand_alone_do_not(question):
+    assert not needs_history(question)
+
+
+def test_the_rule_rewrite_borrows_only_the_referent():
+    history = [("user", "Which OCR engines does LayoutParser support?"), ("assistant", "Tesseract.")]
+    r = resolve("And which datasets are in its model zoo?", history)
+    assert r.question == "Which datasets are in LayoutParser's model zoo?"
+    assert (r.method, r.referent, r.model_calls) == ("rules", "LayoutParser", 0)
+    assert subject("Who are the authors of the zoo paper?") == "the zoo paper"
+    assert rule_rewrite("那退出码是多少？", "timeout") == "关于 timeout，退出码是多少？"
+
+
+def test_the_referent_comes_from_the_last_question_that_stood_alone():
+    """After a follow-up, the next one still refers to the first question's subject, and after a
+    topic switch to the new topic's subject."""
+    history = [("user", "What does pg_dump do?"), ("user", "Does it block other users?")]
+    assert resolve("Can it do incremental backups?", history).question == (
+        "Can pg_dump do incremental backups?"
+    )
+    history += [("user", "What does createdb wrap?")]
+    assert resolve("Can it run remotely?", history).question == "Can createdb run remotely?"
+
+
+# --- the model's rewrite, validated --------------------------------------------------------
+
+OCR_HISTORY = [
+    ("user", "Which OCR engines does LayoutParser support?"),
+    ("assistant", "Tesseract and EasyOCR [1]."),
+]
+
+
+def test_a_model_rewrite_that_repeats_the_previous_question_is_rejected():
+    follow_up = "And which datasets are in its model zoo?"
+    repeated = "Which OCR engines does LayoutParser support? Which OCR engines does LayoutParser"
+    assert validate_rewrite(repeated, follow_up, OCR_HISTORY) is not None
+    model = counting_chat(repeated)
+    r = resolve(follow_up, OCR_HISTORY, model, mode="model")
+    assert r.method == "rules-fallback" and r.model_calls == 1 and len(model.calls) == 1
+    assert r.question == "Which datasets are in LayoutParser's model zoo?"
+
+
+def test_a_model_rewrite_that_keeps_the_intent_is_used():
+    model = counting_chat("Which datasets are in the LayoutParser model zoo?")
+    r = resolve("And which datasets are in its model zoo?", OCR_HISTORY, model, mode="model")
+    assert (r.method, r.question) == ("model", "Which datasets are in the LayoutParser model zoo?")
+
+
+def test_a_chinese_model_rewrite_that_drops_the_follow_up_is_rejected():
+    history = [("user", "霞鹜文楷是基于哪款字体做的？")]
+    model = counting_chat("霞鹜文楷是基于哪款字体做的？")
+    r = resolve("它可以免费商用吗？", history, model, mode="model")
+    assert r.method == "rules-fallback" and r.question == "霞鹜文楷可以免费商用吗？"
+
+
+def test_auto_asks_the_model_only_when_no_referent_is_found():
+    history = [("user", "hello there"), ("assistant", "Hi.")]
+    model = counting_chat("Who wrote hello?")
+    r = resolve("Who wrote it?", history, model)  # no subject in "hello there"
+    assert r.model_calls == 1 and len(model.calls) == 1
+    model = counting_chat("unused")
+    r = resolve("Who wrote it?", OCR_HISTORY, lambda: model)
+    assert r.model_calls == 0 and model.calls == [] and r.question == "Who wrote LayoutParser?"
+
+
+# --- in the chain: the right document, and what it costs -------------------------------------
+
+
+def test_a_follow_up_naming_no_topic_reaches_the_right_document_only_through_its_referent():
+    search = KeywordSearch([TRAVEL, LAYOUT])
+    model = counting_chat("Zejiang Shen wrote it [1].")
+    history = [("user", "What is the LayoutParser toolkit for?"), ("assistant", "Layouts [1].")]
+    answer = AnswerChain(search, model).ask("Who wrote it?", history=history)
+    assert search.queries == ["Who wrote LayoutParser?"]
+    assert answer.passages[0].source == "layoutparser.pdf"  # "Who wrote it?" alone: travel.md
+    assert answer.standalone_question == "Who wrote LayoutParser?"
+    assert len(model.calls) == 1 and "rewrite" in answer.timings  # the answer only
+    assert "Who wrote LayoutParser?" in model.calls[0]  # the model answers the rewritten question
+
+
+def test_a_chinese_follow_up_reaches_the_document_its_pronoun_points_to():
+    search = KeywordSearch([OTHER_FONT, WENKAI])
+    model = counting_chat("可以免费商用[1]。")
+    history = [("user", "霞鹜文楷是基于哪款字体做的？"), ("assistant", "Klee One。")]
+    answer = AnswerChain(search, model).ask("它可以免费商用吗？", history=history)
+    assert answer.standalone_question == "霞鹜文楷可以免费商用吗？"
+    assert answer.passages[0].source == "wenkai.md"  # "它可以免费商用吗？" alone: other-font.md
+
+
+def test_a_topic_switch_is_searched_with_its_own_words_and_costs_no_model_call():
+    search = KeywordSearch([LAYOUT, LOCAL_LLM])
+    history = [
+        ("user", "What is the LayoutParser toolkit for?"),
+        ("assistant", "Layouts [1]."),
+        ("user", "Who wrote it?"),
+        ("assistant", "Zejiang Shen [1]."),
+    ]
+    # The evidence gate refuses, so no answer is generated: the model must not even be loaded.
+    chain = AnswerChain(search, never_loaded, abstain_below=2.0)
+    answer = chain.ask("本地部署大模型有哪些好处？", history=history)
+    assert search.queries == ["本地部署大模型有哪些好处？"]
+    assert answer.passages[0].source == "local-llm.zh.txt"
+    assert answer.standalone_question is None and answer.timings["rewrite"] < 0.05
+
+
+def test_a_self_contained_follow_up_costs_one_model_call_like_the_question_alone():
+    alone, in_chat = counting_chat("Receipts within 45 days [1]."), counting_chat("45 days [1].")
+    question = "Within how many days must travel receipts be uploaded?"
+    AnswerChain(KeywordSearch([TRAVEL]), alone).ask(question)
+    answer = AnswerChain(KeywordSearch([TRAVEL]), in_chat).ask(question, history=OCR_HISTORY)
+    assert len(alone.calls) == len(in_chat.calls) == 1
+    assert answer.standalone_question is None
+
+
+# --- the real models ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_follow_ups_with_the_real_models(make_kb, tmp_path):
+    """Real embedder, real small generator, two small real documents: the pronoun follow-up
+    retrieves its referent's file and a Chinese topic switch its own."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "pgdump.md").write_text(
+        "# pg_dump\n\npg_dump is a utility for backing up a PostgreSQL database. It makes"
+        " consistent backups even if the database is being used concurrently. pg_dump does not"
+        " block other users accessing the database (readers or writers).\n",
+        encoding="utf-8",
+    )
+    (folder / "本地部署.txt").write_text(
+        "本地部署大模型有三个好处：数据不出本地，保护隐私；不按调用次数付费，成本可控；"
+        "断网也能使用。\n",
+        encoding="utf-8",
+    )
+    kb = make_kb()
+    kb.ingest(folder)
+    history = [("user", "What does pg_dump do?"), ("assistant", "It backs up a database [1].")]
+    follow_up = kb.ask("Does it block other users while it runs?", history=history)
+    assert follow_up.standalone_question == "Does pg_dump block other users while it runs?"
+    assert follow_up.passages[0].source == "pgdump.md"
+    switch = kb.ask("本地部署大模型有哪些好处？", history=history)
+    assert switch.standalone_question is None
+    assert switch.passages[0].source == "本地部署.txt"
