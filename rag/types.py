@@ -94,8 +94,9 @@ class Citation:
     score: float
     location: str = ""
 
-    def __post_init__(self) -> None:
     passage: int | None = None  # the cited Passage.n (``n`` counts markers in order of use)
+
+    def __post_init__(self) -> None:
         if not self.location:
             self.location = place(self.source, self.page)
 
@@ -116,9 +117,10 @@ class Answer:
     language: Literal["en", "zh"] = "en"
     standalone_question: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
     # The refusal signals and their combination (rag.answerability): evidence, dont_know, ...
     answerability: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_json(self, **kwargs: Any) -> str:
