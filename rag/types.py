@@ -93,7 +93,6 @@ class Citation:
     snippet: str
     score: float
     location: str = ""
-
     passage: int | None = None  # the cited Passage.n (``n`` counts markers in order of use)
 
     def __post_init__(self) -> None:
@@ -116,7 +115,6 @@ class Answer:
     raw_answer: str = ""
     language: Literal["en", "zh"] = "en"
     standalone_question: str | None = None
-
     # The refusal signals and their combination (rag.answerability): evidence, dont_know, ...
     answerability: dict[str, float] = field(default_factory=dict)
 
