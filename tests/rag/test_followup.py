@@ -265,3 +265,32 @@ def test_follow_ups_with_the_real_models(make_kb, tmp_path):
     switch = kb.ask("本地部署大模型有哪些好处？", history=history)
     assert switch.standalone_question is None
     assert switch.passages[0].source == "本地部署.txt"
+
+
+class ChainKB:
+    """The two methods of ``KnowledgeBase`` the CLI's answer printer uses, over a chain."""
+
+    def __init__(self, chain: AnswerChain) -> None:
+        self.chain = chain
+
+    def stream(self, question, history=None, **overrides):
+        return self.chain.stream(question, history)
+
+    def ask(self, question, history=None, **overrides):
+        return self.chain.ask(question, history)
+
+
+def test_the_cli_shows_how_a_follow_up_was_understood(capsys):
+    from argparse import Namespace
+
+    from rag.cli import _answer
+
+    args = Namespace(top_k=None, temperature=None, source=None, json=False)
+    history = [("user", "What is the LayoutParser toolkit for?"), ("assistant", "Layouts [1].")]
+    kb = ChainKB(AnswerChain(KeywordSearch([TRAVEL, LAYOUT]), counting_chat("Zejiang Shen [1].")))
+    _answer(kb, "Who wrote it?", history, args)
+    out = capsys.readouterr().out
+    assert out.startswith("(understood as: Who wrote LayoutParser?)\nZejiang Shen")
+    kb = ChainKB(AnswerChain(KeywordSearch([TRAVEL]), counting_chat("45 days [1].")))
+    _answer(kb, "Within how many days must receipts be uploaded?", history, args)
+    assert "understood as" not in capsys.readouterr().out  # a question that stood on its own
