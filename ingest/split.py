@@ -1,7 +1,14 @@
 """Token-aware splitting that respects paragraphs and sentences in English and Chinese.
 
 Sizes are counted with the embedder's own tokenizer, so no chunk is silently truncated when it
-is embedded. Markdown sections carry their header path ("Install > Linux") into every chunk.
+is embedded. Documents are cut at their section headings (Markdown and DOCX ``#`` lines, the
+``headings`` HTML and PDF loaders record), and every chunk gets a ``context`` line in its
+metadata: document title, heading path and page ("zoo FAQ › 2 Time zones › p. 4"). The store
+embeds and keyword-indexes ``context`` + text (``rag.types.indexed_text``) while the chunk's text,
+the one shown and cited, stays the document's own. The context is held to the tokens the
+embedder's window leaves beside a full chunk, so context and chunk are never truncated.
+
+Each file also gets one document card (``ingest.cards``), built by ``TokenSplitter.card``.
 """
 
 from __future__ import annotations
@@ -9,12 +16,14 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tokenizers import Tokenizer
 
+from ingest.cards import document_card
 from rag.errors import ConfigError
 from rag.types import SPLITTER_VERSION, splitter_id  # noqa: F401 - SPLITTER_VERSION re-exported
 
@@ -40,14 +49,36 @@ SEPARATORS = [
 
 _HEADER = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
-MAX_BREADCRUMB_CHARS = 120
+MAX_HEADING_CHARS = 120  # one heading in a context line (a hostile file could make it huge)
+# Formats whose text marks headings as Markdown "#" lines (the DOCX loader writes them so).
+MARKDOWN_HEADED_MIMES = frozenset(
+    {"text/markdown", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+)
+CONTEXT_SEPARATOR = " › "
+# Tokens at most for a chunk's context line. Measured on the realistic corpus (MiniLM tokens):
+# titles and heading paths take 8-40; the default 200-token chunks leave 53 in MiniLM's 256.
+MAX_CONTEXT_TOKENS = 48
+# Metadata that describes a whole file or its structure: the card uses it, no chunk keeps it.
+FILE_ONLY_KEYS = (
+    "headings",
+    "author",
+    "subject",
+    "keywords",
+    "description",
+    "created",
+    "modified",
+)
 
 
 @dataclass
 class Section:
     offset: int
     text: str
-    breadcrumb: str
+    path: tuple[str, ...]  # headings from the outermost down
+
+    @property
+    def breadcrumb(self) -> str:
+        return " > ".join(self.path)
 
 
 def markdown_sections(text: str) -> list[Section]:
@@ -58,23 +89,45 @@ def markdown_sections(text: str) -> list[Section]:
     >>> [(s.breadcrumb, s.text.strip()) for s in markdown_sections("# A\\nx\\n## B\\ny")]
     [('A', '# A\\nx'), ('A > B', '## B\\ny')]
     """
-    sections: list[Section] = []
-    trail: list[tuple[int, str]] = []
-    start, pos, in_fence = 0, 0, False
+    headings: list[tuple[int, int, str]] = []
+    pos, in_fence = 0, False
     for line in text.splitlines(keepends=True):
         if _FENCE.match(line):
             in_fence = not in_fence
         match = None if in_fence else _HEADER.match(line.rstrip("\n"))
         if match:
-            if text[start:pos].strip():
-                sections.append(Section(start, text[start:pos], " > ".join(t for _, t in trail)))
-            level = len(match.group(1))
-            trail = [(lvl, t) for lvl, t in trail if lvl < level] + [(level, match.group(2))]
-            start = pos
+            headings.append((pos, len(match.group(1)), match.group(2)))
         pos += len(line)
+    return heading_sections(text, headings)
+
+
+def heading_sections(text: str, headings: list[tuple[int, int, str]]) -> list[Section]:
+    """Cut ``text`` at each heading's offset; each section knows the path of headings above it.
+
+    >>> [(s.path, s.text) for s in heading_sections("Ab Cd", [(0, 1, "A"), (3, 2, "C")])]
+    [(('A',), 'Ab '), (('A', 'C'), 'Cd')]
+    """
+    sections: list[Section] = []
+    trail: list[tuple[int, str]] = []
+    start = 0
+    for offset, level, heading in sorted(headings, key=lambda h: h[0]):
+        offset = min(max(offset, 0), len(text))
+        if offset > start:
+            if text[start:offset].strip():
+                sections.append(Section(start, text[start:offset], tuple(t for _, t in trail)))
+            start = offset
+        heading = " ".join(heading.split())[:MAX_HEADING_CHARS]
+        trail = [(lvl, t) for lvl, t in trail if lvl < level] + [(level, heading)]
     if text[start:].strip():
-        sections.append(Section(start, text[start:], " > ".join(t for _, t in trail)))
+        sections.append(Section(start, text[start:], tuple(t for _, t in trail)))
     return sections
+
+
+def document_sections(doc: Document) -> list[Section]:
+    """The sections of one loaded Document: by ``#`` lines, by recorded headings, or one."""
+    if doc.metadata.get("mime") in MARKDOWN_HEADED_MIMES:
+        return markdown_sections(doc.page_content)
+    return heading_sections(doc.page_content, list(doc.metadata.get("headings") or []))
 
 
 def _counting_tokenizer(tokenizer: Any) -> Any:
@@ -157,8 +210,23 @@ class _RunCuttingSplitter(RecursiveCharacterTextSplitter):
         return chunks
 
 
+def _real_title(metadata: dict[str, Any]) -> str:
+    """The title the file gives itself; "" when ``load_file`` fell back to the file's stem.
+
+    A stem adds little a chunk does not say, and leaving it out keeps a renamed file's chunks
+    embedded as they were (the embedding cache then serves them; only the card is new).
+    """
+    title = str(metadata.get("title") or "")
+    stem = PurePosixPath(str(metadata.get("source") or "")).stem
+    return "" if title == stem else title
+
+
 class TokenSplitter:
     """Split loaded Documents into chunks of at most ``chunk_size`` embedder tokens.
+
+    Each chunk's metadata gets ``context`` (title, heading path, page; at most ``context_tokens``
+    tokens, what the window of ``max_tokens`` leaves beside a full chunk) and ``section`` (the
+    heading path) when it lies under a heading; the file-wide keys (``FILE_ONLY_KEYS``) go.
 
     >>> from transformers import AutoTokenizer  # doctest: +SKIP
     """
@@ -177,6 +245,9 @@ class TokenSplitter:
             )
         self.tokenizer = _counting_tokenizer(tokenizer)
         self.chunk_size = chunk_size
+        # [CLS], [SEP] and the newline between context and text (a token for some tokenizers).
+        room = MAX_CONTEXT_TOKENS if max_tokens is None else max_tokens - chunk_size - 3
+        self.context_tokens = max(0, min(MAX_CONTEXT_TOKENS, room))
         self.id = splitter_id(chunk_size, chunk_overlap)
         self._lengths: dict[str, int] = {}
         self._splitter = _RunCuttingSplitter(
@@ -210,25 +281,72 @@ class TokenSplitter:
         return known
 
     def split(self, doc: Document) -> list[Document]:
-        """Chunks of one loaded Document, with ``start_index`` into its text."""
+        """Chunks of one loaded Document, with ``start_index`` into its text and ``context``."""
         self._lengths.clear()
         try:
-            if doc.metadata.get("mime") == "text/markdown":
-                return self._split_markdown(doc)
-            return self._splitter.split_documents([doc])
+            metadata = {k: v for k, v in doc.metadata.items() if k not in FILE_ONLY_KEYS}
+            chunks: list[Document] = []
+            for section in document_sections(doc):
+                extra = {"section": section.breadcrumb} if section.path else {}
+                context = self.context(_real_title(metadata), section.path, metadata)
+                if context:
+                    extra["context"] = context
+                for piece in self._splitter.split_documents(
+                    [Document(page_content=section.text, metadata={**metadata, **extra})]
+                ):
+                    piece.metadata["start_index"] += section.offset
+                    chunks.append(piece)
+            return chunks
         finally:
             self._lengths.clear()
 
-    def _split_markdown(self, doc: Document) -> list[Document]:
-        chunks: list[Document] = []
-        for section in markdown_sections(doc.page_content):
-            crumb = section.breadcrumb[:MAX_BREADCRUMB_CHARS]
-            for piece in self._splitter.split_documents(
-                [Document(page_content=section.text, metadata=dict(doc.metadata))]
-            ):
-                piece.metadata["start_index"] += section.offset
-                first_line = piece.page_content.lstrip().split("\n", 1)[0]
-                if crumb and not _HEADER.match(first_line):
-                    piece.page_content = f"{crumb}\n{piece.page_content}"
-                chunks.append(piece)
-        return chunks
+    def context(self, title: str, path: tuple[str, ...], metadata: dict[str, Any]) -> str:
+        """``title › heading › … › p. N`` in at most ``context_tokens`` tokens.
+
+        Outer headings go first when it is too long, then the end of the title: the deepest
+        heading and the page say most about a chunk. A first heading that repeats the title
+        (Markdown's ``# Title``) is left out.
+        """
+        if self.context_tokens == 0:
+            return ""
+        headings = list(path)
+        if headings and title and headings[0].casefold() in title.casefold():
+            headings = headings[1:]
+        page = metadata.get("page")
+        where = [f"p. {page}"] if page and not metadata.get("sheet") else []
+
+        def join(head: str, tail: list[str]) -> str:
+            return CONTEXT_SEPARATOR.join(part for part in (head, *tail, *where) if part)
+
+        line = join(title, headings)
+        if not line:
+            return ""
+        size = self.count_tokens(line)
+        while len(headings) > 1 and size > self.context_tokens:
+            headings = headings[1:]
+            line = join(title, headings)
+            size = self.count_tokens(line)
+        if size <= self.context_tokens:
+            return line
+        if title:
+            room = self.context_tokens - self.count_tokens(join("", headings)) - 1
+            line = join(self.cut(title, room) if room > 2 else "", headings)
+        return self.cut(line, self.context_tokens)
+
+    def cut(self, text: str, tokens: int) -> str:
+        """The longest start of ``text`` (found in a few steps) of at most ``tokens`` tokens."""
+        size = self.count_tokens(text)
+        while size > tokens and text:
+            text = text[: max(0, len(text) * tokens // size - 1)].rstrip()
+            size = self.count_tokens(text)
+        return text
+
+    def card(self, docs: list[Document]) -> Document | None:
+        """The file's document card (``ingest.cards``), as long as a chunk and its context."""
+        return document_card(
+            docs,
+            sections=[document_sections(doc) for doc in docs],
+            budget=self.chunk_size + self.context_tokens,
+            cut=self.cut,
+            count_tokens=self.count_tokens,
+        )

@@ -89,6 +89,9 @@ def read_and_split(
     for doc in docs:
         doc.metadata["source"] = source
         chunks.extend((c.page_content, c.metadata) for c in splitter.split(doc))
+    card = splitter.card(docs) if hasattr(splitter, "card") else None  # ingest.cards
+    if card is not None:
+        chunks.append((card.page_content, card.metadata))
     first = docs[0].metadata
     return Loaded(
         chunks=chunks,

@@ -5,6 +5,10 @@ every add and delete goes to Chroma and to the keyword index, so the two never d
 which chunks exist. A collection records the embedder and splitter it was built with; opening it
 with another embedder is an ``EmbedderMismatchError``, and ingesting into it with another splitter
 a ``SplitterMismatchError``; both name the two and the rebuild command.
+
+What is embedded and keyword-indexed is ``indexed_text``: the chunk's ``context`` line (title,
+heading path, page; ``ingest.split``) above its text. What Chroma keeps as the document, and
+what a passage shows and cites, is the text alone.
 """
 
 from __future__ import annotations
@@ -40,6 +44,18 @@ if TYPE_CHECKING:
 EMBEDDER_KEY = "kbqa_embedder"
 DIM_KEY = "kbqa_dim"
 SPLITTER_KEY = "kbqa_splitter"
+
+
+def indexed_text(text: str, metadata: dict[str, Any] | None) -> str:
+    """What is embedded and keyword-indexed for a chunk: its ``context`` line, then its text.
+
+    >>> indexed_text("Run pg_dump.", {"context": "PostgreSQL › Backup › p. 3"})
+    'PostgreSQL › Backup › p. 3\\nRun pg_dump.'
+    >>> indexed_text("Run pg_dump.", {})
+    'Run pg_dump.'
+    """
+    context = str((metadata or {}).get("context") or "")
+    return f"{context}\n{text}" if context else text
 
 
 def chroma_client(settings: Settings) -> chromadb.ClientAPI:
@@ -225,13 +241,34 @@ class KbStore(VectorStore):
         if len(given) != len(documents):
             raise ValueError(f"{len(given)} ids for {len(documents)} documents")
         ids = [str(i or d.id or uuid.uuid4()) for i, d in zip(given, documents, strict=True)]
-        written = self.chroma.add_documents(documents, ids=ids)
-        self.keyword.add(
-            ids,
-            [d.page_content for d in documents],
-            [str(d.metadata.get("source", "")) for d in documents],
-        )
+        indexed = [indexed_text(d.page_content, d.metadata) for d in documents]
+        if self._embeddings is None:
+            written = self.chroma.add_documents(documents, ids=ids)
+        else:
+            written = self._upsert(documents, ids, self._embeddings.embed_documents(indexed))
+        self.keyword.add(ids, indexed, [str(d.metadata.get("source", "")) for d in documents])
         return written
+
+    def _upsert(
+        self, documents: list[Document], ids: list[str], vectors: list[list[float]]
+    ) -> list[str]:
+        """Write vectors of ``indexed_text`` with the original texts as Chroma's documents.
+
+        As ``langchain_chroma.Chroma.add_texts`` does, documents without metadata go in their
+        own call (Chroma refuses an empty metadata dict).
+        """
+        with_meta = [i for i, d in enumerate(documents) if d.metadata]
+        without = [i for i, d in enumerate(documents) if not d.metadata]
+        for group in (with_meta, without):
+            if not group:
+                continue
+            self.collection.upsert(
+                ids=[ids[i] for i in group],
+                embeddings=[vectors[i] for i in group],
+                documents=[documents[i].page_content for i in group],
+                metadatas=[documents[i].metadata for i in group] if group is with_meta else None,
+            )
+        return ids
 
     def add_texts(
         self, texts: Iterable[str], metadatas: list[dict] | None = None, **kwargs: Any

@@ -9,15 +9,17 @@ from typing import Any, Literal
 
 # Chunking identity: recorded on every chunk and on the collection, so a store built with other
 # splitting is detected. Here, not in ingest, because answering checks it too.
-SPLITTER_VERSION = "v2"  # bump when splitting or loading changes what chunks come out
+SPLITTER_VERSION = "v3"  # bump when splitting or loading changes what chunks come out
 # v2: cleaned PDF text, tables as Markdown, XLSX/ODS/PPTX, OCR of scans (issue 15)
+# v3: a context line (title, heading path, page) embedded with each chunk, HTML and PDF cut at
+#     their headings, one document card per file (issue 13)
 
 
 def splitter_id(chunk_size: int, chunk_overlap: int) -> str:
     """The id a collection records for the splitting it was built with.
 
     >>> splitter_id(200, 30)
-    'recursive-v2-200-30'
+    'recursive-v3-200-30'
     """
     return f"recursive-{SPLITTER_VERSION}-{chunk_size}-{chunk_overlap}"
 

@@ -2,7 +2,9 @@
 
 Each format's loader (``text``, ``pdf``, ``html``, ``docx``, ``spreadsheet``, ``slides``,
 ``ocr`` for images, ``tabular``) only turns the file into text plus a ``title`` (and ``page`` for
-PDF pages, slides, sheets and image frames; ``sheet`` for sheets; ``ocr`` for recognised text).
+PDF pages, slides, sheets and image frames; ``sheet`` for sheets; ``ocr`` for recognised text;
+what the file says about itself, ``DOCUMENT_KEYS``, for its document card; ``headings``, the
+``(offset, level, text)`` of each section heading, for the chunks' heading paths).
 ``load_file`` does everything common to all of them:
 the extension lookup, the size limit, turning ``OSError`` and parser crashes into ``LoaderError``,
 and stamping the metadata contract (``source``, ``page``, ``title``, ``lang``, ``mime``).
@@ -22,6 +24,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from langchain_core.documents import Document
 
@@ -39,6 +42,7 @@ from rag.errors import LoaderError
 from rag.text import detect_language  # the one language rule, shared with questions
 
 __all__ = [
+    "DOCUMENT_KEYS",
     "LOADERS",
     "MIME_TYPES",
     "SUPPORTED_EXTENSIONS",
@@ -115,6 +119,10 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
 _MB = 1024 * 1024
 # Set by some loaders only: the spreadsheet's sheet name, and whether the text was read by OCR.
 OPTIONAL_KEYS = ("sheet", "ocr")
+# What a file says about itself (PDF info, DOCX/PPTX core properties, HTML <meta>, Markdown front
+# matter), one line each: the splitter puts them on the file's document card, not on its chunks.
+DOCUMENT_KEYS = ("author", "subject", "keywords", "description", "created", "modified")
+MAX_FIELD_CHARS = 300  # like a title: shown on the card, and a hostile file could make it huge
 MAX_TITLE_CHARS = 300  # a title is shown beside every citation; a hostile file could make it huge
 
 
@@ -197,7 +205,7 @@ def _check_file(path: Path, max_file_mb: float) -> None:
 
 def _stamp(doc: Document, source: str, stem: str, mime: str) -> Document:
     """The contract's metadata, in its order; ``page`` only when the loader set one."""
-    metadata: dict[str, str | int | bool] = {"source": source}
+    metadata: dict[str, Any] = {"source": source}
     if "page" in doc.metadata:
         metadata["page"] = int(doc.metadata["page"])
     metadata["title"] = _clean_title(str(doc.metadata.get("title") or "")) or stem
@@ -206,6 +214,16 @@ def _stamp(doc: Document, source: str, stem: str, mime: str) -> Document:
     for key in OPTIONAL_KEYS:
         if key in doc.metadata:
             metadata[key] = doc.metadata[key]
+    for key in DOCUMENT_KEYS:
+        value = _clean_title(str(doc.metadata.get(key) or ""))[:MAX_FIELD_CHARS]
+        if value:
+            metadata[key] = value
+    headings = doc.metadata.get("headings")
+    if headings:  # consumed by the splitter (ingest.split.sections), never stored on a chunk
+        metadata["headings"] = [
+            (int(offset), int(level), _clean_title(str(text))[:MAX_FIELD_CHARS])
+            for offset, level, text in headings
+        ]
     return Document(page_content=doc.page_content, metadata=metadata)
 
 

@@ -11,9 +11,10 @@
 
 from __future__ import annotations
 
+import datetime
 import zipfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ingest.loaders.limits import bomb_reason
 from rag.errors import LoaderError
@@ -63,3 +64,29 @@ def first_line(err: Exception) -> str:
     """The first line of the error's message (at most 120 characters), or its type's name."""
     message = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
     return message or type(err).__name__
+
+
+def core_fields(properties: Any) -> dict[str, str]:
+    """Document card fields from an Office file's core properties (python-docx, python-pptx).
+
+    Dates become ``YYYY-MM-DD``; an unreadable property is left out, never fatal.
+    """
+    found: dict[str, str] = {}
+    for key, attribute in (
+        ("author", "author"),
+        ("subject", "subject"),
+        ("keywords", "keywords"),
+        ("description", "comments"),
+        ("created", "created"),
+        ("modified", "modified"),
+    ):
+        try:
+            value = getattr(properties, attribute, None)
+        except Exception:  # noqa: BLE001 - a malformed core.xml costs the field, not the file
+            continue
+        if isinstance(value, datetime.date):
+            value = value.strftime("%Y-%m-%d")
+        text = " ".join(str(value or "").split())
+        if text:
+            found[key] = text
+    return found

@@ -17,7 +17,7 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 from langchain_core.documents import Document
 
-from ingest.loaders.archive import check_zip
+from ingest.loaders.archive import check_zip, core_fields
 from ingest.loaders.tables import markdown_tables
 from rag.errors import LoaderError
 
@@ -34,6 +34,7 @@ def load_docx(path: Path, options: LoadOptions) -> list[Document]:
         word = docx.Document(str(path))
         text, first_heading = docx_to_text(word)
         title = (word.core_properties.title or "").strip() or first_heading
+        card = core_fields(word.core_properties)
     except (OSError, LoaderError):
         raise  # load_file reports unreadable files the same way for every format
     except Exception as err:
@@ -41,7 +42,8 @@ def load_docx(path: Path, options: LoadOptions) -> list[Document]:
         raise LoaderError(str(path), f"not a valid DOCX: {message or type(err).__name__}") from None
     if not text.strip():
         raise LoaderError(str(path), "no text in DOCX")
-    return [Document(page_content=text, metadata={"title": title} if title else {})]
+    metadata: dict[str, str] = {**card, "title": title} if title else card
+    return [Document(page_content=text, metadata=metadata)]
 
 
 def docx_to_text(word: WordDocument) -> tuple[str, str | None]:

@@ -56,6 +56,8 @@ def load_pdf(path: Path, options: LoadOptions) -> list[Document]:
             password = _decrypt(reader, path, options.pdf_password) if reader.is_encrypted else ""
             _check_unpacked_size(reader, path, limit)
             title = _title(reader)
+            info = _info(reader)
+            outline = _outline(reader)
             texts = [_page_text(page) for page in reader.pages]
             unreadable = sum(text is None for text in texts)
             ruled = [n for n, page in enumerate(reader.pages, start=1) if _has_rules(page)]
@@ -64,13 +66,18 @@ def load_pdf(path: Path, options: LoadOptions) -> list[Document]:
             pictured = {n for n, page in enumerate(reader.pages, start=1) if _has_images(page)}
             scanned = _ocr_textless(path, texts, pictured, password)
             documents = []
-            for number, text in enumerate(clean_pages([text or "" for text in texts]), start=1):
+            cleaned = clean_pages([text or "" for text in texts])
+            for number, (text, headings) in enumerate(
+                zip(cleaned, page_headings(cleaned, outline), strict=True), start=1
+            ):
                 if text:
-                    metadata: dict[str, str | int | bool] = {"page": number}
+                    metadata: dict[str, Any] = {"page": number, **info}
                     if title:
                         metadata["title"] = title
                     if number in scanned:
                         metadata["ocr"] = True
+                    if headings:
+                        metadata["headings"] = headings
                     documents.append(Document(page_content=text, metadata=metadata))
         except LoaderError:
             raise
@@ -113,6 +120,76 @@ def _title(reader: PdfReader) -> str | None:
     except Exception:  # broken info dictionaries are common and must not cost the text
         return None
     return (str(title).strip() or None) if title else None
+
+
+# Document-info keys for the document card (``ingest.loaders.DOCUMENT_KEYS``).
+_INFO_KEYS = {
+    "/Author": "author",
+    "/Subject": "subject",
+    "/Keywords": "keywords",
+    "/CreationDate": "created",
+    "/ModDate": "modified",
+}
+MAX_OUTLINE_ENTRIES = 2000  # a hostile outline could hold millions; headings beyond are dropped
+
+
+def _info(reader: PdfReader) -> dict[str, str]:
+    """Author, subject, keywords and dates (``YYYY-MM-DD``) from the document-info dictionary."""
+    try:
+        raw: Any = reader.metadata or {}
+        found = {key: str(raw.get(name) or "").strip() for name, key in _INFO_KEYS.items()}
+    except Exception:  # broken info dictionaries are common and must not cost the text
+        return {}
+    for key in ("created", "modified"):  # "D:20220915172012+02'00'" -> "2022-09-15"
+        date = found[key].removeprefix("D:")
+        found[key] = f"{date[:4]}-{date[4:6]}-{date[6:8]}" if date[:8].isdigit() else ""
+    return {key: value for key, value in found.items() if value}
+
+
+def _outline(reader: PdfReader) -> list[tuple[int, int, str]]:
+    """The bookmarks as ``(page index, level, title)`` in reading order; none when unreadable."""
+    entries: list[tuple[int, int, str]] = []
+    try:
+        stack: list[tuple[list[Any], int]] = [(list(reader.outline), 1)]
+        while stack and len(entries) < MAX_OUTLINE_ENTRIES:
+            items, level = stack.pop()
+            for i, item in enumerate(items):
+                if isinstance(item, list):  # the children of the entry before it
+                    stack.append((items[i + 1 :], level))
+                    stack.append((item, level + 1))
+                    break
+                page = reader.get_destination_page_number(item)
+                title = " ".join(str(item.title or "").split())
+                if page is not None and page >= 0 and title:
+                    entries.append((page, level, title))
+    except Exception:  # a broken outline costs the heading paths, not the text
+        return []
+    return entries
+
+
+def page_headings(
+    pages: list[str], outline: list[tuple[int, int, str]]
+) -> list[list[tuple[int, int, str]]]:
+    """Each page's ``(offset, level, heading)``: the path in force where the page starts (at 0),
+    then each bookmark pointing at the page, where its title is found in the text (else at 0).
+
+    >>> page_headings(["Intro text", "More\\n2 Usage\\nRun it"], [(0, 1, "1 Intro"), (1, 1, "2 Usage")])
+    [[(0, 1, '1 Intro')], [(0, 1, '1 Intro'), (5, 1, '2 Usage')]]
+    """
+    result: list[list[tuple[int, int, str]]] = []
+    trail: list[tuple[int, str]] = []
+    by_page: dict[int, list[tuple[int, str]]] = {}
+    for page, level, title in outline:
+        by_page.setdefault(page, []).append((level, title))
+    for index, text in enumerate(pages):
+        headings = [(0, level, title) for level, title in trail]
+        folded = text.casefold()
+        for level, title in by_page.get(index, []):
+            found = folded.find(title.casefold())
+            headings.append((max(found, 0), level, title))
+            trail = [(lvl, t) for lvl, t in trail if lvl < level] + [(level, title)]
+        result.append(sorted(headings, key=lambda h: h[0]))
+    return result
 
 
 # pypdf's limits on decoded output; kbqa lowers each to its own unpack limit when that is smaller.

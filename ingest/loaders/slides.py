@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 
-from ingest.loaders.archive import check_zip, first_line
+from ingest.loaders.archive import check_zip, core_fields, first_line
 from ingest.loaders.tables import markdown_tables
 from rag.errors import LoaderError
 
@@ -30,6 +30,7 @@ def load_pptx(path: Path, options: LoadOptions) -> list[Document]:
         deck = pptx.Presentation(str(path))
         slides = [_slide_text(slide) for slide in deck.slides]
         title = (deck.core_properties.title or "").strip()
+        card = core_fields(deck.core_properties)
     except (OSError, LoaderError):
         raise
     except Exception as err:
@@ -38,7 +39,7 @@ def load_pptx(path: Path, options: LoadOptions) -> list[Document]:
     documents = []
     for number, (_, text) in enumerate(slides, start=1):
         if text:
-            metadata: dict[str, str | int] = {"page": number}
+            metadata: dict[str, str | int] = {"page": number, **card}
             if title:
                 metadata["title"] = title
             documents.append(Document(page_content=text, metadata=metadata))

@@ -36,14 +36,55 @@ def load_text(path: Path, options: LoadOptions) -> list[Document]:
     """One Document holding the file's text; ``title`` from its first heading, if any."""
     text = read_text(path)
     extension = path.suffix.lower()
+    metadata: dict[str, str] = {}
     if extension in MARKDOWN_EXTENSIONS:
         title = markdown_title(text)
+        metadata.update(front_matter(text))
     elif extension == ".rst":
         title = rst_title(text)
     else:
         title = None
-    metadata = {"title": title} if title else {}
+    if title:
+        metadata["title"] = title
     return [Document(page_content=text, metadata=metadata)]
+
+
+# Front-matter keys that fill a document card field (``ingest.loaders.DOCUMENT_KEYS``).
+_FRONT_MATTER_FIELDS = {
+    "author": "author",
+    "authors": "author",
+    "description": "description",
+    "summary": "description",
+    "keywords": "keywords",
+    "tags": "keywords",
+    "date": "created",
+    "created": "created",
+    "updated": "modified",
+    "lastmod": "modified",
+}
+_FRONT_MATTER_LINE = re.compile(r"^([A-Za-z_]+):[ \t]*(.*?)[ \t]*$")
+
+
+def front_matter(text: str) -> dict[str, str]:
+    """Card fields from YAML front matter (one-line ``key: value`` and ``[a, b]`` lists only).
+
+    >>> front_matter("---\\nauthor: Ann Lee\\ntags: [rag, cli]\\n---\\n# Guide")
+    {'author': 'Ann Lee', 'keywords': 'rag, cli'}
+    """
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        return {}
+    found: dict[str, str] = {}
+    for line in lines[1:200]:
+        if line.strip() == "---":
+            return found
+        match = _FRONT_MATTER_LINE.match(line)
+        key = _FRONT_MATTER_FIELDS.get(match.group(1).lower()) if match else None
+        if match and key and key not in found:
+            value = match.group(2).strip().strip("[]").strip("'\"")
+            if value:
+                found[key] = value
+    return {}  # no closing line: not front matter
 
 
 def markdown_title(text: str) -> str | None:

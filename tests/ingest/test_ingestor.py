@@ -95,7 +95,7 @@ def test_chunks_are_written_and_stamped(parts, folder):
     metas = list(parts.chunks().values())
     assert {m["source"] for m in metas} == {"solar.md", "baking.txt"}
     assert {m["embedder"] for m in metas} == {"fake-embedder"}
-    assert {m["splitter"] for m in metas} == {"recursive-v2-12-2"}
+    assert {m["splitter"] for m in metas} == {"recursive-v3-12-2"}
     assert all(len(m["file_sha256"]) == 64 for m in metas)
     assert parts.registry.get("solar.md").chunks == sum(m["source"] == "solar.md" for m in metas)
 

@@ -153,7 +153,7 @@ def test_ingest_and_ask_through_the_facade_with_fakes(tmp_path, folder):
     assert report.ok and report.files_added == 2
     metas = kb.writable_store().collection.get(include=["metadatas"])["metadatas"]
     assert {m["embedder"] for m in metas} == {"all-minilm-l6-v2"}
-    assert {m["splitter"] for m in metas} == {"recursive-v2-40-5"}
+    assert {m["splitter"] for m in metas} == {"recursive-v3-40-5"}
     assert kb.ingest(folder).files_unchanged == 2
     answer = kb.ask("Which planet is the largest planet?", top_k=2)
     assert not answer.abstained
