@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from rag import prompts
+from rag import answerability, prompts
 from rag.citations import attribute
 from rag.errors import QuestionError
 from rag.followup import FollowUp, resolve
 from rag.followup import Mode as FollowUpMode
+from rag.llm import scoring
 from rag.options import AskOptions
 from rag.text import detect_language
 from rag.types import Answer, Passage
@@ -177,12 +178,18 @@ class AnswerStream:
             query, top_k=opts.top_k, sources=opts.sources, hybrid=opts.hybrid
         )
         timings["retrieve"] = round(time.perf_counter() - t1, 3)
-        threshold = opts.relevance_threshold
-        if threshold is None:
-            threshold = chain.abstain_below
+        # A threshold set for this call is a hard evidence gate; otherwise the embedder's
+        # calibrated one is where rag.answerability measures the evidence from, and evidence
+        # alone refuses only far below it.
+        explicit = opts.relevance_threshold
+        threshold = chain.abstain_below if explicit is None else explicit
         # The retrieval query, so a follow-up is judged with the topic it continues.
         evidence = chain.search.evidence(query, passages) if passages else 0.0
-        if not passages or evidence < threshold:
+        if explicit is not None:
+            gated = evidence < explicit
+        else:
+            gated = answerability.below_floor(evidence, threshold)
+        if not passages or gated:
             refusal = prompts.REFUSAL[lang]
             yield refusal
             timings["total"] = round(time.perf_counter() - t0, 3)
@@ -192,35 +199,75 @@ class AnswerStream:
                 citations=[],
                 passages=passages,
                 abstained=True,
+                evidence=evidence,
                 timings=timings,
                 language=lang,  # type: ignore[arg-type]
                 standalone_question=standalone,
+                answerability={
+                    "evidence": round(evidence, 4),
+                    "margin": round(evidence - threshold, 4),
+                },
             )
             return
         llm = chain.chat_model
         passages = self._fit(passages, lang, llm)
-        messages = prompts.answer_messages(standalone or self.question, passages, lang)
+        query_text = standalone or self.question
+        messages = prompts.answer_messages(query_text, passages, lang)
+        # The model's P(don't know) at the start of its turn, before the pre-start: read while it
+        # generates when the backend takes a probe (which then writes the pre-start itself), else
+        # from one forward pass of the prompt (rag.llm.scoring).
+        replies = [prompts.DONT_KNOW_REPLY[lang]]
+        plain = prompts.answer_messages(query_text, passages, lang, prestart=False)
+        probe = scoring.probe_for(llm, replies, plain, messages)
+        extra: dict[str, Any] = {}
+        dont_know = None
+        if probe is not None:
+            messages, extra = plain, {"logits_processor": [probe]}
+        else:
+            dont_know = scoring.dont_know_probability(llm, plain, replies)
         pieces: list[str] = []
+        shown = 0
         t2 = time.perf_counter()
-        for chunk in llm.stream(messages, stop=prompts.STOP, **opts.sampling()):
-            text = str(chunk.content)
-            if not text:
+        for chunk in llm.stream(messages, stop=prompts.STOP, **opts.sampling(), **extra):
+            pieces.append(str(chunk.content))
+            # The pre-start the probe made the model write is not shown (held until it is past).
+            text = "".join(pieces)
+            if probe is not None and probe.forced:
+                if len(text) <= len(prompts.PREFILL[lang]) + 1:
+                    continue
+                text = prompts.strip_prefill(text, lang)
+            new, shown = text[shown:], len(text)
+            if not new:
                 continue
-            if not pieces:
+            if "first_token" not in timings:
                 timings["first_token"] = round(time.perf_counter() - t0, 3)
-            pieces.append(text)
-            yield text
+            yield new
         timings["generate"] = round(time.perf_counter() - t2, 3)
         raw = "".join(pieces)
         for stop in prompts.STOP:  # a stop string may have arrived split over two pieces
             raw = raw.split(stop)[0]
         raw = raw.strip()
-        abstained = not raw or prompts.is_refusal(raw)
+        if probe is not None and probe.forced:
+            raw = prompts.strip_prefill(raw, lang)
+        if probe is not None:
+            dont_know = probe.value
+        model_refused = not raw or prompts.is_refusal(raw)
+        attributed = attribute(
+            "" if model_refused else raw, passages, chain.citation_threshold, question=query
+        )
+        sentences = attributed.supported + len(attributed.unsupported)
+        decision = answerability.decide(
+            evidence=evidence,
+            threshold=threshold,
+            dont_know=dont_know,
+            supported=attributed.supported / sentences if sentences else 0.0,
+            model_refused=model_refused,
+        )
+        abstained = not decision.answer
         if abstained:
             attributed = attribute("", passages, chain.citation_threshold)
             text = prompts.REFUSAL[lang]
         else:
-            attributed = attribute(raw, passages, chain.citation_threshold, question=query)
             text = attributed.text
         timings["total"] = round(time.perf_counter() - t0, 3)
         self.answer = Answer(
@@ -235,6 +282,7 @@ class AnswerStream:
             raw_answer=raw,
             language=lang,  # type: ignore[arg-type]
             standalone_question=standalone,
+            answerability=decision.signals,
         )
 
     def _fit(self, passages: list[Passage], lang: str, llm: Any) -> list[Passage]:

@@ -2,10 +2,12 @@
 
 The small default model copies rather than rephrases, invents answers when the context lacks
 one, and repeats long system prompts: short instructions, context and question in the user turn,
-and a pre-started assistant turn keep it on task. Asking for the shortest phrase from the context
-with an "Answer:" pre-start raised token F1 on the dev set from 0.34 to 0.53 and exact match from
-0.00 to 0.46 over "Be brief" with "According to the context," (docs/evaluation.md). The Chinese
-prompt has not been measured that way yet (no Chinese evaluation set).
+and a pre-started assistant turn keep it on task. Answers are one or two complete sentences that
+hold the answer phrase (issue 13: bare phrases such as "9[1]" did not read as answers), lists as
+Markdown lists. The prompt names one exact don't-know reply (``DONT_KNOW_REPLY``); the model's
+probability of starting it at the first position it writes is one of the refusal signals
+(rag.llm.scoring, rag.answerability), so the pre-start must leave that reply possible.
+Measured in docs/evaluation.md, "Sentences, lists and checked citations".
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from rag.types import Passage
 
+DONT_KNOW_REPLY = {"en": "I don't know.", "zh": "我不知道。"}
+
 SYSTEM = {
-    "en": "Answer the question with the shortest phrase from the context that answers it. Do not"
-    " write a full sentence. If the context does not contain the answer, say: I don't know.",
-    "zh": "只根据上下文回答问题，回答要简短。如果上下文中没有答案，就说：我不知道。",
+    "en": "Answer from the context in one or two complete sentences that contain the answer."
+    ' For several items, write a list with one "- " line per item. If the context does not'
+    " answer the question, reply only: I don't know.",
+    "zh": "只根据上下文，用一到两个完整的句子回答问题，句子里要有答案。有多项时写成列表，每项一行，"
+    "以“- ”开头。如果上下文中没有答案，只回复：我不知道。",
 }
 
 USER = {
@@ -25,7 +31,8 @@ USER = {
     "zh": "上下文：\n{context}\n\n问题：{question}",
 }
 
-PREFILL = {"en": "Answer:", "zh": "根据文档，"}
+# The pre-started assistant turn. The don't-know probability is read before it (rag.llm.scoring).
+PREFILL = {"en": "According to the context,", "zh": "根据文档，"}
 
 REFUSAL = {
     "en": "The documents do not contain the answer.",
@@ -67,12 +74,27 @@ def format_context(passages: list[Passage]) -> str:
     return "\n\n".join(f"[{p.n}] ({p.location})\n{p.text}" for p in passages)
 
 
-def answer_messages(question: str, passages: list[Passage], lang: str) -> list[BaseMessage]:
-    return [
+def answer_messages(
+    question: str, passages: list[Passage], lang: str, *, prestart: bool = True
+) -> list[BaseMessage]:
+    """System prompt, context and question; with ``prestart`` the assistant turn pre-started."""
+    messages: list[BaseMessage] = [
         SystemMessage(SYSTEM[lang]),
         HumanMessage(USER[lang].format(context=format_context(passages), question=question)),
-        AIMessage(PREFILL[lang]),
     ]
+    return [*messages, AIMessage(PREFILL[lang])] if prestart else messages
+
+
+def strip_prefill(text: str, lang: str) -> str:
+    """An answer without the pre-start a model wrote out, its first letter capitalised.
+
+    >>> strip_prefill("According to the context, the port is 5432.", "en")
+    'The port is 5432.'
+    """
+    out = text.lstrip()
+    if out.lower().startswith(PREFILL[lang].lower()):
+        out = out[len(PREFILL[lang]) :].lstrip()
+    return out[:1].upper() + out[1:]
 
 
 def condense_messages(

@@ -49,9 +49,10 @@ def clean_prediction(text: str, lang: str = "en") -> str:
     'Lima is the capital'
     """
     out = text.strip()
-    prefill = prompts.PREFILL.get(lang, prompts.PREFILL["en"])
-    if out.lower().startswith(prefill.lower()):
-        out = out[len(prefill) :]
+    # The prompt's pre-start, and "Answer:", the pre-start of kbqa's earlier short-phrase prompt.
+    for prefill in (prompts.PREFILL.get(lang, prompts.PREFILL["en"]), "Answer:"):
+        if out.lower().startswith(prefill.lower()):
+            out = out[len(prefill) :]
     out = _CITATION_MARK_RE.sub("", out)
     return _LEADING_PUNCT_RE.sub("", out).strip()
 
