@@ -12,7 +12,7 @@ pages), so ingest replaces it with its file and removes it with its file.
 >>> doc = Document(page_content="zoo is an R package.", metadata={
 ...     "source": "zoo.pdf", "page": 1, "title": "zoo", "lang": "en", "mime": "application/pdf",
 ...     "author": "Achim Zeileis", "created": "2022-09-15"})
->>> card = document_card([doc], sections=[[]], budget=200, cut=lambda t, n: t,
+>>> card = document_card([doc], contents=[], budget=200, cut=lambda t, n: t,
 ...                      count_tokens=lambda t: len(t.split()))
 >>> print(card.page_content)
 Document: zoo
@@ -28,12 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.documents import Document
-
-if TYPE_CHECKING:
-    from ingest.split import Section
 
 CARD_KIND = "card"
 LABELS = {
@@ -67,21 +64,20 @@ LABELS = {
     },
 }
 CONTENTS_SHARE = 4  # the headings line takes at most a quarter of the card's tokens
-MAX_CONTENTS_HEADINGS = 30
 CARD_KEYS = ("source", "page", "title", "lang", "mime")  # what a card keeps of page 1's metadata
 
 
 def document_card(
     docs: Sequence[Document],
     *,
-    sections: Sequence[Sequence[Section]],
+    contents: Sequence[str],
     budget: int,
     cut: Callable[[str, int], str],
     count_tokens: Callable[[str], int],
 ) -> Document | None:
     """The card for one file's loaded Documents, at most ``budget`` tokens; None if no Document.
 
-    ``sections`` are each Document's sections (for the headings line); ``cut(text, n)`` keeps
+    ``contents`` are the file's top headings, in order; ``cut(text, n)`` keeps
     the start of ``text`` that fits ``n`` tokens; ``count_tokens`` counts them.
     """
     if not docs:
@@ -107,7 +103,7 @@ def document_card(
             date += f" ({label['modified']} {modified})"
         lines.append(f"{label['date']}{colon}{date}")
     title = str(first.get("title") or "")
-    contents = [h for h in _contents(sections) if h.casefold() != title.casefold()]
+    contents = [h for h in contents if h.casefold() != title.casefold()]
     if contents:
         line = f"{label['contents']}{colon}{'; '.join(contents)}"
         lines.append(cut(line, max(budget // CONTENTS_SHARE, 1)))
@@ -120,15 +116,3 @@ def document_card(
     metadata: dict[str, Any] = {key: first[key] for key in CARD_KEYS if key in first}
     metadata.update(kind=CARD_KIND, start_index=0)
     return Document(page_content=cut(text, budget), metadata=metadata)
-
-
-def _contents(sections: Sequence[Sequence[Section]]) -> list[str]:
-    """The file's headings two levels deep at most, each once, in order."""
-    seen: dict[str, None] = {}
-    for doc_sections in sections:
-        for section in doc_sections:
-            for heading in section.path[:2]:
-                seen.setdefault(heading, None)
-                if len(seen) >= MAX_CONTENTS_HEADINGS:
-                    return list(seen)
-    return list(seen)

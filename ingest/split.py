@@ -210,6 +210,21 @@ class _RunCuttingSplitter(RecursiveCharacterTextSplitter):
         return chunks
 
 
+MAX_CARD_HEADINGS = 30
+
+
+def top_headings(docs: list[Document]) -> list[str]:
+    """The file's headings two levels deep at most, each once, in order (the card's contents)."""
+    seen: dict[str, None] = {}
+    for doc in docs:
+        for section in document_sections(doc):
+            for heading in section.path[:2]:
+                seen.setdefault(heading, None)
+                if len(seen) >= MAX_CARD_HEADINGS:
+                    return list(seen)
+    return list(seen)
+
+
 def _real_title(metadata: dict[str, Any]) -> str:
     """The title the file gives itself; "" when ``load_file`` fell back to the file's stem.
 
@@ -345,7 +360,7 @@ class TokenSplitter:
         """The file's document card (``ingest.cards``), as long as a chunk and its context."""
         return document_card(
             docs,
-            sections=[document_sections(doc) for doc in docs],
+            contents=top_headings(docs),
             budget=self.chunk_size + self.context_tokens,
             cut=self.cut,
             count_tokens=self.count_tokens,
