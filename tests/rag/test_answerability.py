@@ -155,3 +155,17 @@ def test_real_model_doubts_an_unanswerable_question_more_than_an_answerable_one(
     unanswerable = doubt("What is the maximum length of a PostgreSQL database name?")
     assert unanswerable[0] > answerable[0] + 0.1, (answerable, unanswerable)
     assert unanswerable[1] > answerable[1] + 0.1, (answerable, unanswerable)
+
+
+def test_probe_reads_the_first_position_then_forces_the_prestart():
+    import torch
+
+    from rag.llm.scoring import FirstStepProbe
+
+    probe = FirstStepProbe(FakeTokenizer(), ["I don't know."], forced=[4, 5])
+    first = torch.log(torch.tensor([[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.3]]))
+    assert int(probe(None, first.clone()).argmax()) == 4  # the pre-start, not the likeliest
+    assert probe.value == pytest.approx(0.3)  # P("I") before forcing
+    assert int(probe(None, first.clone()).argmax()) == 5
+    assert int(probe(None, first.clone()).argmax()) == 7  # then the model is free again
+    assert probe.value == pytest.approx(0.3)
