@@ -3,10 +3,11 @@
 Sizes are counted with the embedder's own tokenizer, so no chunk is silently truncated when it
 is embedded. Documents are cut at their section headings (Markdown and DOCX ``#`` lines, the
 ``headings`` HTML and PDF loaders record), and every chunk gets a ``context`` line in its
-metadata: document title, heading path and page ("zoo FAQ › 2 Time zones › p. 4"). The store
-embeds and keyword-indexes ``context`` + text (``rag.types.indexed_text``) while the chunk's text,
-the one shown and cited, stays the document's own. The context is held to the tokens the
-embedder's window leaves beside a full chunk, so context and chunk are never truncated.
+metadata: document title, heading path and page ("zoo FAQ › 2 Time zones › p. 4"), and a
+``section``: the heading path ("2 Time zones"). The store embeds ``context`` + text
+(``rag.store.embedded_text``) and keyword-indexes ``section`` + text (``rag.store.keyword_text``)
+while the chunk's text, the one shown and cited, stays the document's own. The context is held
+to the tokens the embedder's window leaves beside a full chunk, so neither is truncated.
 
 Each file also gets one document card (``ingest.cards``), built by ``TokenSplitter.card``.
 """
@@ -225,6 +226,13 @@ def top_headings(docs: list[Document]) -> list[str]:
     return list(seen)
 
 
+def _below_title(path: tuple[str, ...], title: str) -> tuple[str, ...]:
+    """``path`` without a first heading that the title already says (Markdown's ``# Title``)."""
+    if path and title and path[0].casefold() in title.casefold():
+        return path[1:]
+    return path
+
+
 def _real_title(metadata: dict[str, Any]) -> str:
     """The title the file gives itself; "" when ``load_file`` fell back to the file's stem.
 
@@ -241,7 +249,8 @@ class TokenSplitter:
 
     Each chunk's metadata gets ``context`` (title, heading path, page; at most ``context_tokens``
     tokens, what the window of ``max_tokens`` leaves beside a full chunk) and ``section`` (the
-    heading path) when it lies under a heading; the file-wide keys (``FILE_ONLY_KEYS``) go.
+    heading path below the title) when it lies under a heading; the file-wide keys
+    (``FILE_ONLY_KEYS``) go.
 
     >>> from transformers import AutoTokenizer  # doctest: +SKIP
     """
@@ -301,9 +310,11 @@ class TokenSplitter:
         try:
             metadata = {k: v for k, v in doc.metadata.items() if k not in FILE_ONLY_KEYS}
             chunks: list[Document] = []
+            title = _real_title(metadata)
             for section in document_sections(doc):
-                extra = {"section": section.breadcrumb} if section.path else {}
-                context = self.context(_real_title(metadata), section.path, metadata)
+                path = _below_title(section.path, title)
+                extra = {"section": " > ".join(path)} if path else {}
+                context = self.context(title, path, metadata)
                 if context:
                     extra["context"] = context
                 for piece in self._splitter.split_documents(
@@ -324,9 +335,7 @@ class TokenSplitter:
         """
         if self.context_tokens == 0:
             return ""
-        headings = list(path)
-        if headings and title and headings[0].casefold() in title.casefold():
-            headings = headings[1:]
+        headings = list(_below_title(path, title))
         page = metadata.get("page")
         where = [f"p. {page}"] if page and not metadata.get("sheet") else []
 

@@ -52,7 +52,7 @@ def test_embedded_text_holds_title_and_heading_path_while_stored_text_is_origina
     (docs / "ops.html").write_text(HANDBOOK, encoding="utf-8")
     assert kb.ingest(docs).ok
     chunks = [c for c in _stored(kb) if c[2].get("kind") != "card"]
-    under = [c for c in chunks if c[2].get("section") == "Operations Handbook > Retention"]
+    under = [c for c in chunks if c[2].get("section") == "Retention"]  # the h1 is the title
     assert len(under) > 1, "the Retention section should take several chunks"
     for _, text, meta in under:
         assert meta["context"] == "Operations Handbook › Retention"
@@ -75,6 +75,20 @@ def test_keyword_search_finds_a_chunk_by_its_heading_word_alone(
     silent = [cid for cid, text in texts.items() if "Entry 11" in text]
     assert silent and "retention" not in texts[silent[0]].lower()
     assert silent[0] in hits  # found through its heading path only
+
+
+def test_title_and_page_are_embedded_but_not_keyword_indexed(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ops.html").write_text(HANDBOOK, encoding="utf-8")
+    kb.ingest(docs)
+    texts = {cid: text for cid, text, _ in _stored(kb)}
+    # The title on every chunk would match them all alike: only the chunks that say it match.
+    hits = {cid for cid, _ in kb.keyword.search("handbook", k=50)}
+    assert hits == {cid for cid, text in texts.items() if "Handbook" in text}
+    assert len(hits) < len(texts)
 
 
 def test_markdown_chunks_keep_their_text_and_carry_the_path_in_context(tmp_path: Path) -> None:

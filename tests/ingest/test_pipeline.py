@@ -69,7 +69,7 @@ def test_first_ingest_adds_every_file_with_metadata(kb, docs):
         for d, m in zip(got["documents"], metas, strict=True)
         if "Jupiter" in d and "kind" not in m
     ]
-    assert meta["section"] == "The Solar System > Planets" and planets.startswith("## Planets")
+    assert meta["section"] == "Planets" and planets.startswith("## Planets")  # below the title
     assert meta["context"] == "The Solar System › Planets"
     assert_consistent(kb)
 

@@ -38,7 +38,7 @@ def test_markdown_chunks_carry_their_header_path(tokenizer):
     chunks = splitter.split(Document(page_content=text, metadata={"mime": "text/markdown"}))
     later = [c for c in chunks if c.metadata["start_index"] > text.index("## Linux")]
     assert len(later) > 1
-    # The path is metadata (embedded beside the text, rag.store.indexed_text), not text.
+    # The path is metadata (embedded beside the text, rag.store.embedded_text), not text.
     assert all(c.metadata["section"] == "Install > Linux" for c in later)
     assert all(c.metadata["context"] == "Install › Linux" for c in later)
     assert all(text[c.metadata["start_index"] :].startswith(c.page_content) for c in chunks)
