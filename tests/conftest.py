@@ -16,7 +16,13 @@ DATA = REPO / "data"
 SHARED = REPO.parent / "shared"
 # The same converted-model cache `make run` uses: built once per machine, verified on each load.
 MODEL_CACHE = Path(os.environ.get("KBQA_TEST_MODEL_CACHE", "~/.cache/kbqa")).expanduser()
-SMALL = {"llm_model": "smollm2-135m", "model_cache_dir": MODEL_CACHE, "max_new_tokens": 48}
+# An explicit backend: tests never depend on this machine's backend probe (rag.probe).
+SMALL = {
+    "llm_model": "smollm2-135m",
+    "llm_backend": "transformers",
+    "model_cache_dir": MODEL_CACHE,
+    "max_new_tokens": 48,
+}
 
 
 @pytest.fixture(scope="session")

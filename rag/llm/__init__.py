@@ -7,15 +7,17 @@
 | ``openai`` | any OpenAI-compatible server at ``llm_base_url`` | ``openai_compat`` |
 
 ``llm_backend="auto"`` (the default) picks ``openai`` when ``llm_base_url`` is set, ``llamacpp``
-when ``llm_model`` is a ``.gguf`` path, and ``transformers`` otherwise. Switching backend is a
-setting (``KBQA_LLM_BACKEND``), never a code change: every backend is a ``BaseChatModel`` with the
-``ChatBackend`` members below, which is all the chain uses.
+when ``llm_model`` is a ``.gguf`` path, ``transformers`` for a model folder or hub id, and for a
+packaged model whichever in-process backend (and thread count) a short probe measured faster on
+this machine, once, cached (``rag.probe``). Switching backend is a setting
+(``KBQA_LLM_BACKEND``), never a code change, and an explicit one is never second-guessed: every
+backend is a ``BaseChatModel`` with the ``ChatBackend`` members below, which is all the chain uses.
 
 >>> from rag.settings import Settings
 >>> resolve_backend(Settings(llm_base_url="http://127.0.0.1:8000/v1"))
 'openai'
->>> resolve_backend(Settings())
-'transformers'
+>>> resolve_backend(Settings(llm_model="/models/x/model-Q4_K_M.gguf"))
+'llamacpp'
 """
 
 from __future__ import annotations
@@ -58,8 +60,26 @@ class ChatBackend(Protocol):
 
 
 def load_chat_model(settings: Settings) -> ChatBackend:
-    """The chat model the settings name, loaded (in-process backends) or connected lazily."""
-    backend = resolve_backend(settings)
+    """The chat model the settings name, loaded (in-process backends) or connected lazily.
+
+    With ``llm_backend="auto"`` and a packaged model, the backend and thread count are this
+    machine's probe result (measured now, on the first load, and cached); with an explicit
+    backend and no ``torch_threads``, the thread count the probe found best for that backend.
+    """
+    from rag import probe
+    from rag.models import probed
+
+    if probed(settings):
+        result, chat = probe.probe_and_load(settings)
+        if chat is not None:
+            return chat  # the probe's winner, already loaded
+        backend: Backend = result.backend  # type: ignore[assignment]
+    else:
+        backend = resolve_backend(settings)
+    if backend in probe.IN_PROCESS and not settings.torch_threads:
+        threads = probe.threads_for(settings, backend)
+        if threads:
+            settings = settings.model_copy(update={"torch_threads": threads})
     if backend == "openai":
         from rag.llm.openai_compat import load_openai_chat
 

@@ -81,6 +81,9 @@ class LlamaCppChat(StreamingChat):
     api_key: str = Field(exclude=True, repr=False)
     model_path: str = ""
     context_window: int = DEFAULT_CONTEXT
+    # Keep the last prompt's KV in llama.cpp's slot and read only what follows the prefix the
+    # next prompt shares with it (the system prompt, an earlier conversation).
+    prompt_reuse: bool = True
 
     @property
     def _llm_type(self) -> str:
@@ -131,9 +134,7 @@ class LlamaCppChat(StreamingChat):
             # The whole context, prompt included: what transformers' repetition_penalty sees.
             "repeat_last_n": self.context_window,
             "stop": list(stop or []),
-            # A reused (cached) prompt prefix skips the penalty's view of those tokens, so the
-            # same request answered differently the second time; prompts differ per question anyway.
-            "cache_prompt": False,
+            "cache_prompt": bool(overrides.get("prompt_reuse", self.prompt_reuse)),
         }
 
     # -- generation --------------------------------------------------------------------------
@@ -190,8 +191,13 @@ class LlamaCppChat(StreamingChat):
                     counts = item.get("usage") or {}
                     n_in = int(counts.get("prompt_tokens") or n_prompt)
                     n_new = int(counts.get("completion_tokens") or 0)
+                    # prompt tokens whose KV the slot kept from the previous call
+                    cached = int((item.get("timings") or {}).get("cache_n") or 0)
                     usage = UsageMetadata(
-                        input_tokens=n_in, output_tokens=n_new, total_tokens=n_in + n_new
+                        input_tokens=n_in,
+                        output_tokens=n_new,
+                        total_tokens=n_in + n_new,
+                        input_token_details={"cache_read": cached},
                     )
                 chunk = ChatGenerationChunk(
                     message=AIMessageChunk(
@@ -246,9 +252,9 @@ def start_engine(
 ) -> Any:
     """Load ``path`` into llama.cpp's server engine (``port`` 0 = a free one) and return it.
 
-    ``prompt_cache`` keeps earlier prompts' KV (up to 8 GiB of RAM) so a repeated prefix is not
-    read again. Off by default: llama.cpp then also skips the repetition penalty's view of the
-    cached tokens, so the same greedy request can answer differently the second time.
+    The engine's one slot keeps the last prompt's KV, and a request with ``cache_prompt`` reads
+    only what follows the prefix it shares with it (``LlamaCppChat.prompt_reuse``). ``prompt_cache``
+    also keeps earlier prompts' KV in RAM (up to 8 GiB), for a server whose clients alternate.
     """
     xlc = _import_xllamacpp()
     params = xlc.CommonParams()
@@ -266,7 +272,6 @@ def start_engine(
     if api_key:
         params.api_keys = [api_key]
     if not prompt_cache:
-        params.cache_prompt = False
         params.cache_ram_mib = 0
     try:
         return xlc.Server(params)
@@ -324,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--prompt-cache",
         action="store_true",
-        help="reuse earlier prompts' KV (faster repeats, answers may differ; see start_engine)",
+        help="keep earlier prompts' KV in RAM too, not only the last one's (see start_engine)",
     )
     args = parser.parse_args(argv)
 

@@ -5,6 +5,11 @@ from a local pipeline, re-renders the chat template outside the model's tokenize
 continue a pre-started assistant turn, which the small default model needs to stay on task. This
 class is the minimum: the model's own chat template, sampling knobs as fields and per-call
 overrides, and token streaming through ``TextIteratorStreamer``.
+
+Prompt reuse: the KV cache of the last generation (its prompt and answer) is kept, and the next
+prompt reads only what follows the longest token prefix it shares with it: the system prompt
+for a new question, the whole earlier conversation in a chat. Nothing here knows the prompt's
+text; greedy answers are the same with and without reuse (tests/rag/test_llm_backends.py).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessageChunk, BaseMessage
@@ -26,6 +31,22 @@ if TYPE_CHECKING:
     from rag.settings import Settings
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
+# A shorter shared prefix is not worth keeping a cache for (the chat template's first tokens).
+MIN_REUSE_TOKENS = 8
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share.
+
+    >>> common_prefix([1, 2, 3, 4], [1, 2, 5]), common_prefix([], [1])
+    (2, 0)
+    """
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class TransformersChat(StreamingChat):
@@ -38,7 +59,12 @@ class TransformersChat(StreamingChat):
 
     hf_model: Any = Field(exclude=True)
     tokenizer: Any = Field(exclude=True)
+    accepts_logits_processor: ClassVar[bool] = True  # per-call ``logits_processor=[...]``
+    prompt_reuse: bool = True  # keep the last generation's KV cache for the next prompt's prefix
     _stop_cache: dict[tuple[str, ...], Any] = PrivateAttr(default_factory=dict)
+    # (token ids the cache holds, DynamicCache); taken out while a generation uses it.
+    _kv: tuple[list[int], Any] | None = PrivateAttr(default=None)
+    _kv_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
@@ -72,6 +98,8 @@ class TransformersChat(StreamingChat):
             )
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if overrides.get("logits_processor") is not None:  # rag.llm.scoring's first-step probe
+            kwargs["logits_processor"] = overrides["logits_processor"]
         if stop:
             from transformers import StoppingCriteriaList
 
@@ -98,6 +126,42 @@ class TransformersChat(StreamingChat):
         check_fits(n_prompt, max_new_tokens, self.context_window)
         return dict(inputs)
 
+    # -- prompt reuse ------------------------------------------------------------------------
+    def _take_cache(self, ids: list[int], reuse: bool) -> tuple[Any, int]:
+        """A KV cache for ``ids`` and how many of its leading tokens it already holds.
+
+        The kept cache is cropped to the prefix it shares with ``ids`` (never the whole prompt:
+        the last token must be read to give the first new token's logits). A new, empty cache
+        when there is none, reuse is off, or the shared prefix is shorter than
+        ``MIN_REUSE_TOKENS``. The kept one is taken out, so a concurrent call starts afresh.
+        """
+        with self._kv_lock:
+            held, self._kv = self._kv, None
+        if reuse and held is not None:
+            old, cache = held
+            n = min(common_prefix(old, ids), len(ids) - 1)
+            if n >= MIN_REUSE_TOKENS:
+                try:
+                    if cache.get_seq_length() > n:
+                        cache.crop(n - cache.get_seq_length())
+                    return cache, n
+                except (ValueError, NotImplementedError, AttributeError):
+                    pass  # a cache layout that cannot be cropped: read the prompt in full
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.hf_model.config), 0
+
+    def _keep_cache(self, cache: Any, sequence: list[int]) -> None:
+        """Keep ``cache`` (it holds the KV of ``sequence``'s first tokens) for the next call."""
+        held = cache.get_seq_length()
+        with self._kv_lock:
+            self._kv = (sequence[:held], cache)
+
+    def forget_prompts(self) -> None:
+        """Drop the kept KV cache (the next prompt is read in full)."""
+        with self._kv_lock:
+            self._kv = None
+
     # -- generation --------------------------------------------------------------------------
     def _stream(
         self,
@@ -111,6 +175,9 @@ class TransformersChat(StreamingChat):
 
         gen_kwargs = self._generate_kwargs(stop, kwargs)
         inputs = self._inputs(messages, gen_kwargs["max_new_tokens"])
+        ids = inputs["input_ids"][0].tolist()
+        cache, n_cached = self._take_cache(ids, bool(kwargs.get("prompt_reuse", self.prompt_reuse)))
+        gen_kwargs["cache"] = cache
         streamer = TextIteratorStreamer(
             self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
         )
@@ -143,6 +210,8 @@ class TransformersChat(StreamingChat):
         thread.join()
         if errors:
             raise ModelError(f"generation failed: {errors[0]}") from errors[0]
+        if generated:
+            self._keep_cache(cache, generated[0][0].tolist())
         n_prompt = int(inputs["input_ids"].shape[1])
         n_new = int(generated[0].shape[-1]) - n_prompt if generated else 0
         finish = "length" if n_new >= gen_kwargs["max_new_tokens"] else "stop"
@@ -153,6 +222,8 @@ class TransformersChat(StreamingChat):
                     "input_tokens": n_prompt,
                     "output_tokens": n_new,
                     "total_tokens": n_prompt + n_new,
+                    # prompt tokens not read again: their KV came from the previous call
+                    "input_token_details": {"cache_read": n_cached},
                 },
                 response_metadata={"model_name": self.model_name, "finish_reason": finish},
                 chunk_position="last",

@@ -39,6 +39,7 @@ def app_environment(persist_dir: Path, **extra: str) -> dict[str, str]:
     return {
         "KBQA_PERSIST_DIR": str(persist_dir),
         "KBQA_LLM_MODEL": str(SMALL["llm_model"]),
+        "KBQA_LLM_BACKEND": str(SMALL["llm_backend"]),
         "KBQA_MODEL_CACHE_DIR": str(MODEL_CACHE),
         "KBQA_MAX_NEW_TOKENS": str(SMALL["max_new_tokens"]),
         **extra,

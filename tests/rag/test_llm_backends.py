@@ -54,8 +54,10 @@ def messages(prefill: str | None = None) -> list:
 @pytest.mark.parametrize(
     ("settings", "expected"),
     [
-        ({}, "transformers"),
-        ({"llm_model": "smollm2-135m"}, "transformers"),
+        # A packaged model before this machine's probe has run: llama.cpp (installed here).
+        ({}, "llamacpp"),
+        ({"llm_model": "smollm2-135m"}, "llamacpp"),
+        ({"llm_model": "/", "llm_backend": "auto"}, "transformers"),  # a model folder
         ({"llm_model": "/models/x/Model-Q4_K_M.GGUF"}, "llamacpp"),
         ({"llm_base_url": "http://127.0.0.1:8000/v1"}, "openai"),
         ({"llm_base_url": "http://127.0.0.1:8000/v1", "llm_model": "a.gguf"}, "openai"),
@@ -63,10 +65,10 @@ def messages(prefill: str | None = None) -> list:
         ({"llm_backend": "transformers", "llm_model": "a.gguf"}, "transformers"),
     ],
 )
-def test_auto_backend_selection(settings, expected):
+def test_auto_backend_selection(settings, expected, tmp_path):
     from rag.llm import resolve_backend
 
-    assert resolve_backend(Settings(**settings)) == expected
+    assert resolve_backend(Settings(model_cache_dir=tmp_path, **settings)) == expected
 
 
 def test_backend_is_read_from_the_environment(monkeypatch):
@@ -141,7 +143,9 @@ def smol_gguf() -> Path:
 def llamacpp_models(models, smol_gguf):
     """Models whose generator is the SmolLM2 GGUF by path: backend ``auto`` picks llama.cpp."""
     # One thread: these tests share two cores with the rest of the suite.
-    settings = Settings(**{**SMALL, "llm_model": str(smol_gguf), "torch_threads": 1})
+    settings = Settings(
+        **{**SMALL, "llm_backend": "auto", "llm_model": str(smol_gguf), "torch_threads": 1}
+    )
     return share_embedder(settings, models)
 
 
@@ -291,7 +295,9 @@ def model_server():
 
 @pytest.fixture(scope="module")
 def openai_models(models, model_server):
-    settings = Settings(**{**SMALL, "llm_base_url": model_server, "llm_timeout": 30})
+    settings = Settings(
+        **{**SMALL, "llm_backend": "auto", "llm_base_url": model_server, "llm_timeout": 30}
+    )
     return share_embedder(settings, models)
 
 
@@ -391,7 +397,7 @@ def test_server_failures_are_clear_model_errors(failure, ingested, models, reque
         "never answers": lambda: request.getfixturevalue("silent_server"),
         "HTTP 500": lambda: request.getfixturevalue("failing_server"),
     }[failure]()
-    settings = Settings(**{**SMALL, "llm_base_url": url, "llm_timeout": 2})
+    settings = Settings(**{**SMALL, "llm_backend": "auto", "llm_base_url": url, "llm_timeout": 2})
     kb = kb_on(ingested, share_embedder(settings, models))
     started = time.monotonic()
     with pytest.raises(ModelError) as err:
@@ -423,3 +429,151 @@ def test_transformers_stop_strings_cut_the_answer_and_are_prepared_once(models):
     before = dict(llm._stop_cache)
     llm.invoke(prompt, stop=[stop], max_new_tokens=4)
     assert llm._stop_cache == before and (stop,) in before
+
+
+# --------------------------------------------------------------------------------------------
+# Prompt reuse: the shared prefix's KV is kept, never read twice, and changes no answer
+# --------------------------------------------------------------------------------------------
+
+SYSTEM = "Answer from the context. Be brief. Cite sources as [n]. Say so when you do not know."
+QUESTIONS = ["Why is Mars red?", "Which planet is the largest?", "Why is Mars red?"]
+
+
+def question(q: str, system: str = SYSTEM) -> list:
+    return [
+        SystemMessage(system),
+        HumanMessage(f"Context:\n[1] Jupiter is the largest planet. Mars is red.\n\nQuestion: {q}"),
+        AIMessage("According to the context,"),
+    ]
+
+
+def tiny_transformers_chat():
+    """A TransformersChat over a 2-layer Llama with random weights and a byte tokenizer, built in
+    memory (no files): enough to count the tokens a forward pass reads."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from rag.llm import TransformersChat
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    raw = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    raw.decoder = decoders.ByteLevel()
+    raw.add_special_tokens(["<eos>"])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<eos>", pad_token="<eos>")
+    tokenizer.chat_template = (
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}"
+        "{% if not loop.last %}\n{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}\n<assistant>{% endif %}"
+    )
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    model = LlamaForCausalLM(config).eval()
+    return TransformersChat(hf_model=model, tokenizer=tokenizer, max_new_tokens=8)
+
+
+def answer(llm, messages_: list, **kwargs) -> tuple[str, int]:
+    """(text, prompt tokens taken from the kept cache) of one greedy streamed answer."""
+    chunks = list(llm.stream(messages_, **kwargs))
+    usage = chunks[-1].usage_metadata or {}
+    return "".join(str(c.content) for c in chunks), usage["input_token_details"]["cache_read"]
+
+
+@pytest.mark.slow  # no weights, but importing transformers and generating take ~10 s here
+def test_transformers_reads_only_what_follows_the_shared_prefix():
+    llm = tiny_transformers_chat()
+    read: list[int] = []  # tokens each forward pass reads
+    llm.hf_model.register_forward_pre_hook(
+        lambda _m, _a, kw: read.append(kw["input_ids"].shape[1]), with_kwargs=True
+    )
+    prompts = [llm.tokenizer(llm.render(question(q)))["input_ids"] for q in QUESTIONS]
+    shared = len(os.path.commonprefix([prompts[0], prompts[1]]))
+    assert shared > 100  # the system prompt and the context
+
+    _, cached = answer(llm, question(QUESTIONS[0]))
+    assert cached == 0 and read[0] == len(prompts[0])  # the first prompt is read in full
+    read.clear()
+    _, cached = answer(llm, question(QUESTIONS[1]))
+    assert cached == shared and read[0] == len(prompts[1]) - shared  # only the question
+    read.clear()
+    # Another system prompt shares only the template's first tokens ("<system>"): the rest is read.
+    other = llm.tokenizer(llm.render(question(QUESTIONS[0], "Reply in one word.")))["input_ids"]
+    _, cached = answer(llm, question(QUESTIONS[0], system="Reply in one word."))
+    assert cached == len("<system>") and read[0] == len(other) - cached
+    read.clear()
+    _, cached = answer(llm, question(QUESTIONS[0]), prompt_reuse=False)  # per-call switch
+    assert cached == 0 and read[0] == len(prompts[0])
+
+
+@pytest.mark.slow  # as above
+def test_transformers_answers_are_the_same_with_and_without_reuse():
+    llm = tiny_transformers_chat()
+    fresh = [answer(llm, question(q), prompt_reuse=False)[0] for q in QUESTIONS]
+    llm.forget_prompts()
+    reused = [answer(llm, question(q)) for q in QUESTIONS]
+    assert [text for text, _ in reused] == fresh
+    assert [cached > 0 for _, cached in reused] == [False, True, True]
+    # A chat's earlier turn and answer are the next prompt's prefix: all of it is reused.
+    first, _ = reused[-1]
+    chat = [*question(QUESTIONS[2])[:2], AIMessage(first), HumanMessage("And Jupiter?")]
+    text, cached = answer(llm, chat)
+    assert cached >= len(llm.tokenizer(llm.render(question(QUESTIONS[2])[:2]))["input_ids"]) - 1
+    assert text == answer(llm, chat, prompt_reuse=False)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_llamacpp_keeps_the_shared_prefix_in_its_slot(llamacpp_models):
+    """llama.cpp reads only what follows the prefix shared with the last prompt.
+
+    Not asserted: the same text with and without reuse. llama.cpp computes the reused tokens in
+    another batch split, so rounding differs; SmolLM2-135M (Q4_1) then drifts after ~25 tokens
+    on some prompts (Qwen2.5-0.5B gave the same answers; docs/benchmarks.md, issue 16).
+    """
+    llm = llamacpp_models.llm
+    llm.invoke(question(QUESTIONS[0]), max_new_tokens=4)
+    chunks = list(llm.stream(question(QUESTIONS[1]), max_new_tokens=4))
+    last = chunks[-1]
+    cached = last.usage_metadata["input_token_details"]["cache_read"]
+    timings = last.response_metadata["timings"]
+    shared = os.path.commonprefix(
+        [llm.render(question(QUESTIONS[0])), llm.render(question(QUESTIONS[1]))]
+    )
+    assert cached >= llm.count_tokens(shared) - 2  # the system prompt and the context
+    assert timings["prompt_n"] == last.usage_metadata["input_tokens"] - cached  # read: the rest
+    off = list(llm.stream(question(QUESTIONS[0]), max_new_tokens=4, prompt_reuse=False))
+    assert off[-1].usage_metadata["input_token_details"]["cache_read"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_probe_measures_the_real_backends_and_hands_back_the_winner(tmp_path):
+    """Both in-process backends on SmolLM2, timed for real: a choice, cached, the winner loaded."""
+    from rag import probe
+    from rag.llm.llamacpp import LlamaCppChat
+
+    settings = Settings(
+        **{**SMALL, "llm_backend": "auto", "model_cache_dir": tmp_path, "torch_threads": 1}
+    )
+    # The converted SmolLM2 lives in the shared cache; the probe's own cache is tmp_path.
+    shared = Settings(**{**SMALL, "torch_threads": 1})
+    backends = (["transformers", "llamacpp"], {})
+    measure = probe.RealMeasure(shared)
+    result = probe.probe(settings, backends[0], measure)
+    chat = measure.take(result.backend, result.threads)
+    assert {m.backend for m in result.measurements} == {"transformers", "llamacpp"}
+    assert all(m.prompt_tps > 0 and m.decode_tps > 0 for m in result.measurements)
+    assert result.threads == 1 and result.probe_seconds < 120
+    assert probe.cached_choice(settings).backend == result.backend
+    assert isinstance(chat, LlamaCppChat) == (result.backend == "llamacpp")
+    assert "Jupiter" in chat.invoke(question(QUESTIONS[1]), max_new_tokens=16).content

@@ -170,5 +170,23 @@ def test_models_command_reports_readiness(tmp_path):
     rows = json.loads(out.stdout)
     assert [r["role"] for r in rows] == ["embedder", "generator"]
     assert rows[0]["ready"] and rows[1]["ready"]
-    assert "first load converts" in rows[1]["detail"]
+    # backend auto on a machine not probed yet: llama.cpp until the first load measures both
+    assert rows[1]["backend"] == "llamacpp" and "not measured" in rows[1]["probe"]
     assert out.returncode == 0
+    from rag import probe
+
+    probe.probe(
+        Settings(model_cache_dir=tmp_path),
+        ["transformers", "llamacpp"],
+        lambda b, n: probe.Measurement(b, n, 300.0, 30.0 if b == "transformers" else 20.0),
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "models", "--json"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "KBQA_MODEL_CACHE_DIR": str(tmp_path), "HOME": str(tmp_path)},
+        timeout=600,
+    )
+    generator = json.loads(out.stdout)[1]
+    assert generator["backend"] == "transformers" and "chose transformers" in generator["probe"]
+    assert "first load converts" in generator["detail"]

@@ -1,0 +1,500 @@
+"""Which in-process generator backend, and how many threads, answer fastest on this machine.
+
+``llm_backend = "auto"`` with a packaged model that both in-process backends can run
+(transformers and llama.cpp) decides by measurement, once per machine and model: each installed
+backend reads a short prompt and decodes a few tokens at each candidate thread count (1, the
+physical cores, all cores), best of ``REPEATS`` short runs so that a busy moment does not decide,
+and the pair with the shortest predicted answer time wins (``Measurement.seconds``: the typical
+passages-and-question prompt read plus a two-sentence answer decoded). The result is cached in
+``<model_cache_dir>/probe/`` under a key of the CPU model, cores, library versions, the model and
+``PROBE_VERSION``; any change of those is a new key, so a new probe. ``kbqa models`` shows it.
+
+An explicit setting always wins: ``llm_backend`` other than ``auto`` is never probed, and
+``torch_threads`` fixes the thread count (the probe then measures only that count).
+
+The measurement itself is a function ``measure(backend, threads) -> Measurement`` (one short
+run), injected, so the choice, the cache and its key are tested with fake timings.
+
+>>> m = [Measurement("transformers", 2, 200.0, 6.0), Measurement("llamacpp", 2, 160.0, 24.0)]
+>>> choose(m).backend
+'llamacpp'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import ModelError
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PROBE_VERSION = 1  # bump when what is measured or how it is scored changes
+IN_PROCESS = ("transformers", "llamacpp")
+REPEATS = 3  # best of this many short runs per backend and thread count
+HOPELESS = 3.0  # a pair this many times slower than the best after one round is not repeated
+# The answer the choice optimises: the passages and question of a chain prompt (the system
+# prompt is reused, rag.llm), then a complete two-sentence answer.
+TYPICAL_PROMPT_TOKENS = 400
+TYPICAL_ANSWER_TOKENS = 60
+# What one probe run reads and writes (short, so the whole probe takes seconds).
+PROBE_PROMPT_WORDS = 90
+PROBE_NEW_TOKENS = 12
+LIBRARIES = ("torch", "transformers", "xllamacpp")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One backend at one thread count: prompt tokens read and answer tokens written per second."""
+
+    backend: str
+    threads: int
+    prompt_tps: float
+    decode_tps: float
+
+    def seconds(
+        self, prompt_tokens: int = TYPICAL_PROMPT_TOKENS, answer_tokens: int = TYPICAL_ANSWER_TOKENS
+    ) -> float:
+        """Predicted time to a complete answer: the prompt read, then the answer decoded."""
+        return prompt_tokens / max(self.prompt_tps, 1e-9) + answer_tokens / max(
+            self.decode_tps, 1e-9
+        )
+
+
+@dataclass
+class ProbeResult:
+    """The choice, what it was chosen from, and the key it is cached under."""
+
+    backend: str
+    threads: int
+    measurements: list[Measurement]
+    key: dict[str, Any]
+    probed_at: str = ""
+    probe_seconds: float = 0.0
+    skipped: dict[str, str] = field(default_factory=dict)  # backend -> why it was not measured
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "measurements": [asdict(m) for m in self.measurements]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProbeResult:
+        return cls(**{**data, "measurements": [Measurement(**m) for m in data["measurements"]]})
+
+    def summary(self) -> str:
+        """One line for ``kbqa models``."""
+        parts = [
+            f"{m.backend}×{m.threads}: prompt {m.prompt_tps:.0f} tok/s, decode {m.decode_tps:.1f}"
+            f" tok/s, ~{m.seconds():.1f} s an answer"
+            for m in sorted(self.measurements, key=Measurement.seconds)
+        ]
+        parts += [f"{b}: {why}" for b, why in self.skipped.items()]
+        return (
+            f"chose {self.backend} with {self.threads} threads (measured {self.probed_at},"
+            f" {self.probe_seconds:.0f} s): " + "; ".join(parts)
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The machine and the key
+# --------------------------------------------------------------------------------------------
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from /proc/cpuinfo (``lscpu``'s Model name), or the platform's."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags(cpuinfo: str | None = None) -> list[str]:
+    """The vector extensions that decide kernel speed (AVX2, AVX-512, AMX), as /proc/cpuinfo says."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = line.split(":", 1)[1].split()
+            return sorted(f for f in flags if re.match(r"(avx|amx|fma|f16c)", f))
+    return []
+
+
+def cores() -> int:
+    """CPUs this process may run on (a container's or taskset's limit, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def physical_cores(cpuinfo: str | None = None) -> int:
+    """Cores without SMT siblings, when /proc/cpuinfo tells (else all CPUs)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return cores()
+    pairs = set()
+    physical = core = None
+    for line in cpuinfo.splitlines():
+        if line.startswith("physical id"):
+            physical = line.split(":", 1)[1].strip()
+        elif line.startswith("core id"):
+            core = line.split(":", 1)[1].strip()
+        elif not line.strip() and core is not None:
+            pairs.add((physical, core))
+            physical = core = None
+    if core is not None:
+        pairs.add((physical, core))
+    return min(len(pairs), cores()) if pairs else cores()
+
+
+def thread_candidates(n_cores: int, n_physical: int | None = None) -> list[int]:
+    """1, the physical cores and all CPUs: the thread counts worth a measurement.
+
+    >>> thread_candidates(2), thread_candidates(16, 8), thread_candidates(1)
+    ([1, 2], [1, 8, 16], [1])
+    """
+    return sorted({1, n_physical or n_cores, n_cores})
+
+
+def library_versions(names: Iterable[str] = LIBRARIES) -> dict[str, str]:
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def model_identity(settings: Settings) -> str:
+    """The model as the key sees it: a packaged alias with its checksum, or a path and size."""
+    from rag import registry
+
+    spec = registry.GENERATORS.get(settings.llm_model)
+    if spec is not None:
+        return f"{spec.alias}@{spec.sha256[:12]}"
+    path = Path(settings.llm_model).expanduser()
+    if path.exists():
+        stat = path.stat()
+        return f"{path.resolve()}@{stat.st_size}:{int(stat.st_mtime)}"
+    return settings.llm_model
+
+
+def probe_key(settings: Settings, cpuinfo: str | None = None) -> dict[str, Any]:
+    """Everything a measurement depends on; a change in any of it asks for a new probe."""
+    return {
+        "probe_version": PROBE_VERSION,
+        "cpu": cpu_model(cpuinfo),
+        "flags": cpu_flags(cpuinfo),
+        "cores": cores(),
+        "threads": settings.torch_threads,  # an explicit thread count is measured alone
+        "libraries": library_versions(),
+        "model": model_identity(settings),
+    }
+
+
+def cache_file(cache_dir: Path, key: dict[str, Any]) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(key["model"]).split("@")[0])[-40:]
+    return cache_dir / "probe" / f"{name}-{digest}.json"
+
+
+def load_cached(cache_dir: Path, key: dict[str, Any]) -> ProbeResult | None:
+    """The probe result stored for exactly this key, or None (absent, unreadable, another key)."""
+    path = cache_file(cache_dir, key)
+    try:
+        result = ProbeResult.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return result if result.key == key else None
+
+
+def save(cache_dir: Path, result: ProbeResult) -> Path:
+    path = cache_file(cache_dir, result.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(result.to_json(), indent=1))
+    os.replace(tmp, path)  # readers see the old file or the whole new one
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring and choosing
+# --------------------------------------------------------------------------------------------
+
+Measure = Callable[[str, int], Measurement]
+
+
+def best_of(runs: list[Measurement]) -> Measurement:
+    """The fastest prompt reading and the fastest decoding seen: noise only ever slows a run."""
+    return Measurement(
+        runs[0].backend,
+        runs[0].threads,
+        max(r.prompt_tps for r in runs),
+        max(r.decode_tps for r in runs),
+    )
+
+
+def choose(measurements: list[Measurement]) -> Measurement:
+    """The backend and thread count with the shortest predicted answer (fewer threads on a tie)."""
+    if not measurements:
+        raise ValueError("nothing was measured")
+    return min(measurements, key=lambda m: (round(m.seconds(), 2), m.threads))
+
+
+def run_probe(
+    backends: list[str], threads: list[int], measure: Measure, repeats: int = REPEATS
+) -> list[Measurement]:
+    """Best of ``repeats`` runs for every backend and thread count, in rounds (every pair once,
+    then again), so a busy moment slows runs of several pairs rather than all runs of one.
+
+    After the first round a pair predicted more than ``HOPELESS`` times slower than the best is
+    not measured again: noise does not make a run that much faster, and the probe stays short.
+    """
+    pairs = [(b, n) for b in backends for n in threads]
+    runs: dict[tuple[str, int], list[Measurement]] = {p: [] for p in pairs}
+    for round_ in range(repeats):
+        best = min((best_of(r).seconds() for r in runs.values() if r), default=None)
+        for pair in pairs:
+            if round_ and best is not None and best_of(runs[pair]).seconds() > HOPELESS * best:
+                continue
+            runs[pair].append(measure(*pair))
+    return [best_of(runs[p]) for p in pairs]
+
+
+def probe(
+    settings: Settings,
+    backends: list[str],
+    measure: Measure,
+    *,
+    skipped: dict[str, str] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> ProbeResult:
+    """Measure ``backends`` at the candidate thread counts, choose, and cache the result."""
+    started = clock()
+    threads = (
+        [settings.torch_threads]
+        if settings.torch_threads
+        else thread_candidates(cores(), physical_cores())
+    )
+    measured = run_probe(backends, threads, measure)
+    best = choose(measured)
+    result = ProbeResult(
+        backend=best.backend,
+        threads=best.threads,
+        measurements=measured,
+        key=probe_key(settings),
+        probed_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        probe_seconds=round(clock() - started, 1),
+        skipped=dict(skipped or {}),
+    )
+    save(settings.cache_dir, result)
+    log.info("backend probe: %s", result.summary())
+    return result
+
+
+def cached_choice(settings: Settings) -> ProbeResult | None:
+    """This machine's stored probe for the configured model, without measuring anything."""
+    return load_cached(settings.cache_dir, probe_key(settings))
+
+
+def threads_for(settings: Settings, backend: str) -> int | None:
+    """The thread count a stored probe found fastest for ``backend`` (None: never measured)."""
+    result = cached_choice(settings)
+    if result is None:
+        return None
+    runs = [m for m in result.measurements if m.backend == backend]
+    return choose(runs).threads if runs else None
+
+
+# --------------------------------------------------------------------------------------------
+# The real measurement: the chat models themselves, a short prompt, a few new tokens
+# --------------------------------------------------------------------------------------------
+
+_WORDS = (
+    "the archive keeps letters maps and reports from the river towns where traders met each"
+    " spring to settle prices for grain salt and wool before the roads closed"
+).split()
+
+
+def probe_prompt(run: int) -> str:
+    """A prompt of ``PROBE_PROMPT_WORDS`` words that differs from the previous run's at its start,
+    so no run reuses another's prompt cache."""
+    words = [_WORDS[(run * 7 + i) % len(_WORDS)] for i in range(PROBE_PROMPT_WORDS)]
+    return f"Note {run}: " + " ".join(words) + "\nSummarise the note."
+
+
+def time_chat(chat: Any, run: int, clock: Callable[[], float] = time.perf_counter) -> tuple:
+    """Stream one probe prompt through ``chat`` (greedy, no prompt reuse): (prompt tokens,
+    new tokens, seconds to the first token, seconds after it)."""
+    from langchain_core.messages import HumanMessage
+
+    messages = [HumanMessage(probe_prompt(run))]
+    n_prompt = chat.count_tokens(chat.render(messages))
+    started = clock()
+    first = None
+    n_new = 0
+    for chunk in chat.stream(
+        messages, max_new_tokens=PROBE_NEW_TOKENS, temperature=0.0, prompt_reuse=False
+    ):
+        if chunk.content and first is None:
+            first = clock()
+        usage = getattr(chunk, "usage_metadata", None)
+        if usage:
+            n_new = int(usage.get("output_tokens") or 0)
+    end = clock()
+    first = first or end
+    return n_prompt, n_new, first - started, end - first
+
+
+class RealMeasure:
+    """``measure(backend, threads)`` over the real chat models, loaded once per backend (llama.cpp
+    once per thread count: its threads are fixed at load). Keeps the last model it loaded of each
+    backend, so the winner need not be loaded again."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loaded: dict[str, tuple[int, Any]] = {}  # backend -> (threads, chat)
+        self.runs = 0
+
+    def chat(self, backend: str, threads: int) -> Any:
+        held = self.loaded.get(backend)
+        if held and (held[0] == threads or backend == "transformers"):
+            chat = held[1]
+        else:
+            self.loaded.pop(backend, None)
+            chat = load_backend(self.settings, backend, threads)
+            self.loaded[backend] = (threads, chat)
+            from langchain_core.messages import HumanMessage
+
+            chat.invoke([HumanMessage("Hi")], max_new_tokens=2)  # one-time setup off the clock
+        if backend == "transformers":
+            import torch
+
+            torch.set_num_threads(threads)
+            self.loaded[backend] = (threads, chat)
+        return chat
+
+    def __call__(self, backend: str, threads: int) -> Measurement:
+        chat = self.chat(backend, threads)
+        self.runs += 1
+        n_prompt, n_new, first_s, rest_s = time_chat(chat, self.runs)
+        decode = (n_new - 1) / rest_s if n_new > 1 and rest_s > 0 else 0.0
+        return Measurement(backend, threads, n_prompt / max(first_s, 1e-6), decode)
+
+    def take(self, backend: str, threads: int) -> Any | None:
+        """The loaded chat for ``backend`` at ``threads`` (others released), if it is loaded."""
+        held = self.loaded.pop(backend, None)
+        self.loaded.clear()
+        if held is None or held[0] != threads:
+            return None
+        return held[1]
+
+
+def load_backend(settings: Settings, backend: str, threads: int) -> Any:
+    """One in-process backend's chat model at ``threads`` threads."""
+    local = settings.model_copy(update={"torch_threads": threads})
+    if backend == "llamacpp":
+        from rag.llm.llamacpp import load_llamacpp_chat
+
+        return load_llamacpp_chat(local)
+    from rag.llm.transformers_chat import load_transformers_chat
+
+    return load_transformers_chat(local)
+
+
+def installed_backends(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """The in-process backends that can run the configured model here, and why others cannot."""
+    import importlib.util
+
+    from rag import registry
+
+    ok: list[str] = []
+    skipped: dict[str, str] = {}
+    if importlib.util.find_spec("torch") and importlib.util.find_spec("transformers"):
+        spec = registry.GENERATORS.get(settings.llm_model)
+        need = _fp32_bytes(spec.size) if spec else 0
+        free = available_memory()
+        if need and free and need > free:
+            skipped["transformers"] = (
+                f"float32 weights need ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available"
+            )
+        else:
+            ok.append("transformers")
+    else:
+        skipped["transformers"] = "torch/transformers not installed"
+    if importlib.util.find_spec("xllamacpp"):
+        ok.append("llamacpp")
+    else:
+        skipped["llamacpp"] = "xllamacpp not installed"
+    return ok, skipped
+
+
+def _fp32_bytes(gguf_size: int) -> int:
+    # A Q4_K_M GGUF stores about 5 bits a weight; float32 is 32, plus ~30 % for the load itself.
+    return int(gguf_size * 32 / 5 * 1.3)
+
+
+def available_memory() -> int:
+    """MemAvailable in bytes (0 when unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def probe_and_load(
+    settings: Settings,
+    *,
+    force: bool = False,
+    backends: tuple[list[str], dict[str, str]] | None = None,
+    measure: Measure | None = None,
+) -> tuple[ProbeResult, Any | None]:
+    """The probe result for ``settings`` (the cached one unless ``force``), and, when it had to
+    measure with the real models, the winning chat model still loaded (else None).
+
+    ``backends`` (which to measure, and why others are skipped) and ``measure`` default to the
+    installed backends and ``RealMeasure``; tests pass fakes.
+    """
+    from rag.locks import exclusive
+
+    with exclusive(settings.cache_dir / "probe" / ".lock"):  # one probe at a time per machine
+        cached = None if force else cached_choice(settings)
+        if cached is not None:
+            return cached, None
+        names, skipped = backends or installed_backends(settings)
+        if not names:
+            raise ModelError(f"no in-process generator backend can run here: {skipped}")
+        timer = measure or RealMeasure(settings)
+        result = probe(settings, names, timer, skipped=skipped)
+        chat = (
+            timer.take(result.backend, result.threads) if isinstance(timer, RealMeasure) else None
+        )
+        return result, chat
