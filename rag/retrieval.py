@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,7 +19,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import AliasChoices, ConfigDict, Field
 
 from rag.errors import ConfigError, UnknownOptionError
-from rag.text import tokenize
+from rag.text import detect_language, tokenize
 from rag.types import Passage
 
 if TYPE_CHECKING:
@@ -41,6 +41,43 @@ def rrf_fuse(rankings: Sequence[tuple[Sequence[str], float]], k: int) -> dict[st
         for rank, chunk_id in enumerate(ids, 1):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
     return scores
+
+
+def language_aware_fuse(
+    dense_ids: Sequence[str],
+    keyword_ids: Sequence[str],
+    keyword_weight: float,
+    k: int,
+    foreign: Collection[str],
+) -> dict[str, float]:
+    """Reciprocal-rank fusion in which keyword search cannot outvote dense search across languages.
+
+    Keyword search matches words, so it never returns a passage in another language than the
+    question's, while the same-language passages that share a few words with the question gain a
+    second rank. Under plain RRF those outrank the best cross-language dense hit (dense rank 1:
+    1/61; dense rank 5 and keyword rank 1: 1/65 + 1/61). Here a ``foreign`` passage (another
+    language than the question's) takes its dense rank as its keyword rank too when that is
+    better: it competes on its dense rank alone. Same-language passages fuse as ``rrf_fuse``.
+
+    >>> plain = rrf_fuse([(["en1", "zh1", "zh2"], 1.0), (["zh2", "zh1"], 1.0)], k=60)
+    >>> max(plain, key=plain.get)
+    'zh2'
+    >>> fused = language_aware_fuse(["en1", "zh1", "zh2"], ["zh2", "zh1"], 1.0, 60, {"en1"})
+    >>> max(fused, key=fused.get)
+    'en1'
+    """
+    scores = rrf_fuse([(dense_ids, 1.0), (keyword_ids, keyword_weight)], k)
+    keyword_rank = {cid: r for r, cid in enumerate(keyword_ids, 1)}
+    for rank, cid in enumerate(dense_ids, 1):
+        if cid in foreign and keyword_rank.get(cid, rank + 1) > rank:
+            scores[cid] = (1.0 + keyword_weight) / (k + rank)
+    return scores
+
+
+def passage_language(text: str, metadata: Mapping[str, Any]) -> str:
+    """The passage's language: its document's ``lang`` (set at ingest), else its own text's."""
+    lang = metadata.get("lang")
+    return str(lang) if lang in ("en", "zh") else detect_language(text)
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -132,6 +169,7 @@ class HybridSearch:
         keyword_weight: float = 1.0,
         mmr: bool = False,
         reranker: Any = None,
+        cross_language: bool = False,
     ) -> None:
         for name, value in (("top_k", top_k), ("fetch_k", fetch_k), ("rrf_k", rrf_k)):
             if value <= 0:
@@ -141,6 +179,9 @@ class HybridSearch:
         self.top_k, self.fetch_k = top_k, max(fetch_k, top_k)
         self.hybrid, self.rrf_k, self.keyword_weight, self.mmr = hybrid, rrf_k, keyword_weight, mmr
         self.reranker = reranker  # a sentence-transformers CrossEncoder, or None
+        # Fuse with ``language_aware_fuse``: only for an embedder that matches across languages
+        # (with an English-only one, dense ranks across languages are noise).
+        self.cross_language = cross_language
 
     def evidence(self, question: str, passages: Sequence[Passage]) -> float:
         """``evidence_score`` of the passages for the question (see ``question_coverage``)."""
@@ -221,8 +262,26 @@ class HybridSearch:
                         "vector": got["embeddings"][i],
                     }
             rankings.append(([c for c in keyword_ids if c in records], self.keyword_weight))
-        fused = rrf_fuse(rankings, self.rrf_k)
+        foreign: set[str] = set()
+        if hybrid and self.cross_language:
+            lang = detect_language(query)
+            foreign = {
+                c
+                for c in dense_ids
+                if passage_language(records[c]["text"], records[c]["metadata"]) != lang
+            }
+        if foreign and self.cross_language != "slot":
+            fused = language_aware_fuse(
+                dense_ids, rankings[1][0], self.keyword_weight, self.rrf_k, foreign
+            )
+        else:
+            fused = rrf_fuse(rankings, self.rrf_k)
         order = sorted(fused, key=lambda cid: -fused[cid])
+        if foreign and self.cross_language == "slot":  # EXPERIMENT
+            best = next((c for c in dense_ids[:top_k] if c in foreign), None)
+            if best is not None and best not in order[:top_k]:
+                order.remove(best)
+                order.insert(top_k - 1, best)
         rerank: dict[str, float] = {}
         if self.reranker is not None and order:
             pool = order[:fetch_k]

@@ -194,6 +194,11 @@ class Settings(BaseSettings):
     hybrid: bool = Field(True, description="Fuse BM25 keyword search with dense search (RRF).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     keyword_weight: float = Field(1.0, ge=0.0, description="Weight of keyword ranks in the fusion.")
+    language_fusion: bool = Field(
+        True,
+        description="A passage in another language than the question's competes on its dense rank"
+        " alone (keyword search cannot find it); needs a bilingual embedder.",
+    )
     mmr: bool = Field(False, description="Diversify passages with maximal marginal relevance.")
     reranker: str | None = Field(
         None,

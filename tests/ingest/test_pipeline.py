@@ -59,7 +59,7 @@ def test_first_ingest_adds_every_file_with_metadata(kb, docs):
     assert {m["source"] for m in metas} == {"solar.md", "baking.txt", "长城.txt"}
     for m in metas:
         assert len(m["file_sha256"]) == 64
-        assert m["splitter"].startswith("recursive-") and m["embedder"] == "all-minilm-l6-v2"
+        assert m["splitter"].startswith("recursive-") and m["embedder"] == "use-multilingual"
         assert isinstance(m["start_index"], int) and m["mime"] and m["lang"] in ("en", "zh")
     zh = [m for m in metas if m["source"] == "长城.txt"][0]
     assert zh["lang"] == "zh"
@@ -172,7 +172,7 @@ def test_embedder_change_is_detected(make_kb, docs):
     make_kb().ingest(docs)
     settings = Settings(persist_dir=make_kb().settings.persist_dir, embedder="models/other")
     other = KnowledgeBase(settings, models=fake_models(settings))
-    with pytest.raises(EmbedderMismatchError, match="all-minilm-l6-v2") as err:
+    with pytest.raises(EmbedderMismatchError, match="use-multilingual") as err:
         other.retrieve("Jupiter")
     assert "'other'" in str(err.value) and "kbqa reindex --kb default" in str(err.value)
 

@@ -140,8 +140,12 @@ def test_e5_refuses_chunks_longer_than_its_window(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_switching_embedder_on_an_existing_kb_is_a_mismatch(kb, docs, multi_models):
-    kb.ingest(docs)  # built with the default all-minilm-l6-v2
+def test_switching_embedder_on_an_existing_kb_is_a_mismatch(tmp_path, docs, multi_models):
+    from rag.kb import Models
+    from rag.settings import Settings
+
+    kb = multi_kb(Models(Settings(**SMALL, embedder="all-minilm-l6-v2")), tmp_path)
+    kb.ingest(docs)  # built with all-minilm-l6-v2, named in the settings
     alias = multi_models.settings.embedder
     other = multi_kb(multi_models, kb.settings.persist_dir.parent)
     assert other.settings.persist_dir == kb.settings.persist_dir
@@ -184,3 +188,107 @@ def test_splitter_pickles_for_the_file_reader_process(multi_models, tmp_path):
     copy = pickle.loads(pickle.dumps(splitter))
     text = "长城是中国古代的军事防御工程。The Great Wall is long."
     assert copy.count_tokens(text) == splitter.count_tokens(text) > 5
+
+
+# -- a knowledge base built before the default embedder changed ------------------------------
+OLD = "all-minilm-l6-v2"  # the default until issue 13
+
+
+def fake_kb_settings(tmp_path, **overrides):
+    from rag.settings import Settings
+
+    return Settings(
+        persist_dir=tmp_path / "store", file_timeout=0, chunk_size=40, chunk_overlap=5, **overrides
+    )
+
+
+@pytest.fixture
+def old_kb_folder(tmp_path, docs):
+    """A store holding knowledge base 'default', built with the old default embedder."""
+    from rag.kb import KnowledgeBase
+    from tests.fakes import fake_models
+
+    settings = fake_kb_settings(tmp_path, embedder=OLD)
+    KnowledgeBase(settings, models=fake_models(settings)).ingest(docs)
+    return tmp_path
+
+
+def test_the_default_embedder_is_bilingual_and_not_the_old_one():
+    from rag import registry
+    from rag.settings import Settings
+
+    assert registry.DEFAULT_EMBEDDER != OLD == "all-minilm-l6-v2"
+    assert Settings().embedder == registry.DEFAULT_EMBEDDER
+    assert registry.EMBEDDERS[registry.DEFAULT_EMBEDDER].bilingual
+
+
+def test_a_kb_built_with_the_old_default_keeps_answering_with_it(old_kb_folder):
+    from rag.kb import KnowledgeBase
+    from rag.store import EMBEDDER_KEY
+    from tests.fakes import fake_models
+
+    settings = fake_kb_settings(old_kb_folder)  # names no embedder: the default
+    assert "embedder" not in settings.model_fields_set
+    kb = KnowledgeBase(settings, models=fake_models(settings.model_copy(update={"embedder": OLD})))
+    assert kb.embedder_id == OLD == kb.settings.embedder and kb.kept_embedder == OLD
+    assert kb.retrieve("Which planet is the largest?", top_k=1)  # no EmbedderMismatchError
+    note = kb.embedder_note or ""
+    assert f"'{OLD}'" in note and "kbqa reindex --kb default" in note
+    assert kb.status()["note"] == note
+    meta = kb.client.get_collection("default").metadata
+    assert meta[EMBEDDER_KEY] == OLD  # opening changed nothing
+
+
+def test_shared_models_of_the_new_default_lend_only_their_generator(old_kb_folder):
+    from rag.kb import KnowledgeBase
+    from tests.fakes import fake_models
+
+    settings = fake_kb_settings(old_kb_folder)
+    shared = fake_models(settings, "a reply")  # the app's and the API's one Models
+    kb = KnowledgeBase(settings, models=shared)
+    assert kb.models is not shared and kb.embedder_id == OLD
+    assert kb.models.llm is shared.llm  # no second generator
+
+
+def test_a_kb_built_with_another_embedder_than_a_named_one_still_refuses(old_kb_folder):
+    from rag import registry
+    from rag.kb import KnowledgeBase
+    from tests.fakes import fake_models
+
+    settings = fake_kb_settings(old_kb_folder, embedder=registry.DEFAULT_EMBEDDER)
+    kb = KnowledgeBase(settings, models=fake_models(settings))
+    assert kb.kept_embedder is None and kb.embedder_note is None
+    with pytest.raises(EmbedderMismatchError, match="kbqa reindex --kb default"):
+        kb.retrieve("Which planet is the largest?")
+
+
+def test_a_new_kb_takes_the_default_and_opening_reads_no_store(tmp_path):
+    from rag import registry
+    from rag.kb import KnowledgeBase
+    from tests.fakes import fake_models
+
+    settings = fake_kb_settings(tmp_path)
+    kb = KnowledgeBase(settings, models=fake_models(settings))
+    assert kb.embedder_id == registry.DEFAULT_EMBEDDER and kb.kept_embedder is None
+    assert "client" not in kb.__dict__  # no kbqa files yet: the store was not opened
+
+
+def test_reindex_moves_an_old_kb_to_the_default_embedder(old_kb_folder):
+    from ingest.reindex import reindex
+    from rag import registry
+    from rag.kb import KnowledgeBase
+    from rag.store import EMBEDDER_KEY
+    from tests.fakes import fake_models
+
+    settings = fake_kb_settings(old_kb_folder)
+    kb = KnowledgeBase(settings, models=fake_models(settings.model_copy(update={"embedder": OLD})))
+    new = fake_models(settings)
+    report = reindex(kb, models=new)
+    assert report.ok and report.files_added == 3
+    meta = kb.client.get_collection("default").metadata
+    assert meta[EMBEDDER_KEY] == registry.DEFAULT_EMBEDDER
+    # The object that was reindexed answers with the new embedder, and so does a new one.
+    assert kb.embedder_id == registry.DEFAULT_EMBEDDER and kb.embedder_note is None
+    assert kb.retrieve("Which planet is the largest?", top_k=1)
+    again = KnowledgeBase(settings, models=new)
+    assert again.kept_embedder is None and again.retrieve("Which planet is the largest?", top_k=1)

@@ -87,7 +87,7 @@ def test_models_for_another_embedder_are_refused(tmp_path):
 def test_the_embedder_id_is_the_one_of_the_models_that_embed(tmp_path):
     settings = fake_settings(tmp_path)
     kb = KnowledgeBase(settings, models=Models(settings.model_copy(update={"top_k": 2})))
-    assert kb.embedder_id == "all-minilm-l6-v2"
+    assert kb.embedder_id == "use-multilingual"  # the default embedder
 
 
 # -- typed options ----------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_ingest_and_ask_through_the_facade_with_fakes(tmp_path, folder):
     report = kb.ingest(folder)
     assert report.ok and report.files_added == 2
     metas = kb.writable_store().collection.get(include=["metadatas"])["metadatas"]
-    assert {m["embedder"] for m in metas} == {"all-minilm-l6-v2"}
+    assert {m["embedder"] for m in metas} == {"use-multilingual"}
     assert {m["splitter"] for m in metas} == {"recursive-v3-40-5"}
     assert kb.ingest(folder).files_unchanged == 2
     answer = kb.ask("Which planet is the largest planet?", top_k=2)

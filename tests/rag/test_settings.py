@@ -33,8 +33,9 @@ def test_precedence_kwargs_over_env_over_toml(tmp_path, monkeypatch):
 def test_defaults():
     s = Settings()
     assert s.kb == "default" and str(s.persist_dir) == "vectorstore"
-    assert s.llm_model == "qwen2.5-coder-0.5b" and s.embedder == "all-minilm-l6-v2"
+    assert s.llm_model == "qwen2.5-coder-0.5b" and s.embedder == "use-multilingual"
     assert s.app_host == "127.0.0.1" and s.offline
+    assert s.hybrid and s.language_fusion  # Chinese and cross-language with no setting changed
 
 
 @pytest.mark.parametrize(
@@ -83,7 +84,7 @@ def test_readme_table_is_generated_not_hand_copied():
 def test_abstention_threshold_is_calibrated_per_embedder_unless_set(embedder, expected):
     assert Settings(embedder=embedder).abstain_below == expected
     assert Settings(embedder=embedder, relevance_threshold=0.3).abstain_below == 0.3
-    assert Settings(embedder="/models/my-embedder").abstain_below == 0.54
+    assert Settings(embedder="/models/my-embedder").abstain_below == 0.52  # the default's
 
 
 # --- KBQA_CONFIG, offline switches, model settings ---------------------------------------------
@@ -167,7 +168,7 @@ def test_model_settings_are_marked_and_key_the_apps_shared_models():
     assert {"embed_batch_size", "embedder", "llm_model", "offline"} <= MODEL_FIELDS
     base = Settings()
     changed = {
-        "embedder": "use-multilingual",
+        "embedder": "all-minilm-l6-v2",
         "reranker": "/models/rerank",
         "model_cache_dir": "/tmp/other-cache",
         "offline": False,
