@@ -263,8 +263,12 @@ def _possessive(name: str, lang: str) -> str:
     return f"{name}'" if name.endswith("s") and not name.endswith("'s") else f"{name}'s"
 
 
-def rule_rewrite(question: str, referent: str) -> str:
+def rule_rewrite(question: str, referent: str, context: str | None = None) -> str:
     """``question`` with ``referent`` put where its first pronoun was, or added to it.
+
+    An English follow-up with no pronoun to replace ("What about on Windows?", "And the
+    generator?") elides the previous question's predicate, not just its subject: ``context``
+    (the previous question, itself resolved) is added instead of ``referent`` when given.
 
     >>> rule_rewrite("And how do I restore its custom-format output?", "pg_dump")
     "How do I restore pg_dump's custom-format output?"
@@ -310,6 +314,9 @@ def rule_rewrite(question: str, referent: str) -> str:
     m = _EN_THE_GENERIC.search(body)
     if m:
         return body[: m.start()] + referent + body[m.end() :]
+    if context and referent.lower() in context.lower():
+        flat = re.sub(r"\s*[?？]\s*\((.*)\)\s*$", r", \1", context.strip()).rstrip("?？ ")
+        return f"{body} ({flat})"
     return f"{body} ({referent})"
 
 
@@ -331,6 +338,19 @@ def find_referent(history: History) -> str | None:
         if found:
             return found
     return None
+
+
+def _previous_resolved(history: History, depth: int = 4) -> str | None:
+    """The last user question as it was understood (its own follow-ups resolved by rule)."""
+    turns = _previous_user_turns(history)[-depth:]
+    if not turns:
+        return None
+    last = turns[-1]
+    earlier = [("user", t) for t in turns[:-1]]
+    if not earlier or not needs_history(last):
+        return last
+    referent = find_referent(earlier)
+    return rule_rewrite(last, referent, _previous_resolved(earlier, depth)) if referent else last
 
 
 # --- the model's rewrite, validated -------------------------------------------------------------
@@ -461,7 +481,7 @@ def resolve(
     if not history or not _previous_user_turns(history) or not needs_history(q):
         return done(q, "none")
     referent = find_referent(history)
-    by_rule = rule_rewrite(q, referent) if referent else None
+    by_rule = rule_rewrite(q, referent, _previous_resolved(history)) if referent else None
     wants_model = mode == "model" or (mode == "auto" and by_rule is None)
     if llm is None or not wants_model:
         return done(by_rule or q, "rules" if by_rule else "none", referent)

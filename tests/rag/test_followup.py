@@ -145,6 +145,16 @@ def test_the_referent_comes_from_the_last_question_that_stood_alone():
     assert resolve("Can it run remotely?", history).question == "Can createdb run remotely?"
 
 
+def test_an_elliptic_english_follow_up_borrows_the_previous_question_it_continues():
+    history = [
+        ("user", "How do I create a virtual environment in Python?"),
+        ("user", "How do I activate it on Unix?"),
+    ]
+    assert resolve("What about on Windows?", history).question == (
+        "What about on Windows? (How do I activate a virtual environment in Python on Unix)"
+    )
+
+
 # --- the model's rewrite, validated --------------------------------------------------------
 
 OCR_HISTORY = [
