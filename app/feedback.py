@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from rag.types import Answer
 
 FEEDBACK_FILE = "feedback.jsonl"
+FEEDBACK_TO = "feedback_to"  # session state: the Settings of the knowledge base on the page
 # st.feedback("thumbs") returns 0 for thumbs down and 1 for thumbs up.
 DOWN, UP = 0, 1
 _MARKER = re.compile(r"\s*\[\d+\]")
@@ -270,3 +271,56 @@ def _cmd_export(args: Any) -> int:
         print(f"  {source}: original file not found; its questions have no gold source")
     print(f"next: kbqa eval {report.folder}")
     return 0
+
+
+# -- the widget under each answer (Streamlit is imported only here) ----------------------------
+
+
+def feedback_buttons(answer: Answer, key: str, lang: str) -> None:
+    """Thumbs up/down under an answer and, once rated, a box for the right answer; each
+    change is saved at once (``save_feedback``). A rating given earlier, even in another
+    session, is shown again."""
+    import streamlit as st
+
+    from app.i18n import t
+
+    settings = st.session_state.get(FEEDBACK_TO)
+    if settings is None or not key:
+        return
+    path = feedback_path(settings)
+    rating_key, correction_key = f"rating-{key}", f"correction-{key}"
+    if rating_key not in st.session_state:
+        this = answer_id(
+            (answer.standalone_question or answer.question).strip(), strip_markers(answer.answer)
+        )
+        earlier = next((i for i in load_feedback(path) if i.id == this), None)
+        if earlier is not None:
+            st.session_state[rating_key] = earlier.rating
+            st.session_state[correction_key] = earlier.correction
+
+    def save() -> None:
+        rating = st.session_state.get(rating_key)
+        if rating is None:
+            return
+        save_feedback(
+            path,
+            feedback_for(
+                answer,
+                rating=int(rating),
+                correction=str(st.session_state.get(correction_key) or ""),
+                kb=settings.kb,
+                model=settings.llm_model,
+            ),
+        )
+
+    rating = st.feedback("thumbs", key=rating_key, on_change=save)
+    if rating is None:
+        return
+    st.text_input(
+        t(lang, "feedback_correction"),
+        key=correction_key,
+        on_change=save,
+        placeholder=t(lang, "feedback_correction_hint"),
+        max_chars=500,
+    )
+    st.caption(t(lang, "feedback_saved"))

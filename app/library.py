@@ -334,3 +334,84 @@ def delete_kb(kb: KnowledgeBase) -> None:
     folder = documents_dir(kb.settings)
     if folder.is_dir() and _inside(folder, kb.settings.persist_dir / "documents"):
         shutil.rmtree(folder)
+
+
+# -- the landing page: what is loaded, and questions to start with -----------------------------
+@dataclass(frozen=True)
+class ExampleQuestion:
+    text: str
+    source: str
+
+
+_QUESTION_ABOUT = {
+    "en": "What is “{title}” about?",
+    "zh": "《{title}》主要讲了什么？",
+}
+_QUESTION_ON = {
+    "en": "What does “{title}” say about {heading}?",
+    "zh": "《{title}》中关于“{heading}”说了什么？",
+}
+_PAGE = re.compile(r"^(p\.|pp\.|slide|sheet|第)\s*", re.IGNORECASE)
+
+
+def document_title(record: FileRecord) -> str:
+    """The title a document was ingested with, else its file name without the extension.
+
+    >>> from rag.types import FileRecord
+    >>> document_title(FileRecord("notes/travel_policy.md", "", 0, 1, 1, "", "en", 0.0))
+    'travel policy'
+    """
+    title = " ".join((record.title or "").split())
+    stem = Path(record.source).stem
+    if title and title not in (stem, Path(record.source).name):
+        return title[:80]
+    return re.sub(r"[_\s]+", " ", stem).strip()[:80] or record.source
+
+
+def headings_from_metadata(metadatas: Iterable[dict | None]) -> dict[str, list[str]]:
+    """Each source's section headings, in order, from its chunks' ``context`` line
+    (``title › heading › … › p. N``); the title and the page are left out.
+
+    >>> headings_from_metadata([{"source": "a.md", "context": "Solar › Planets › p. 2"},
+    ...                         {"source": "a.md", "context": "Solar › Planets"}, None])
+    {'a.md': ['Planets']}
+    """
+    found: dict[str, list[str]] = {}
+    for meta in metadatas:
+        if not meta or not isinstance(meta.get("context"), str):
+            continue
+        parts = [p.strip() for p in meta["context"].split("›") if p.strip()]
+        parts = [p for p in parts[1:] if not _PAGE.match(p)]
+        if parts:
+            heading = parts[-1][:80]
+            names = found.setdefault(str(meta.get("source", "")), [])
+            if heading not in names:
+                names.append(heading)
+    return found
+
+
+def example_questions(
+    records: Sequence[FileRecord],
+    headings: dict[str, list[str]] | None = None,
+    limit: int = 4,
+) -> list[ExampleQuestion]:
+    """A few questions a new user can click, drawn from the documents' titles and headings, in
+    each document's own language; one per document before a second from any.
+
+    >>> from rag.types import FileRecord
+    >>> docs = [FileRecord("solar.md", "", 0, 2, 1, "The Solar System", "en", 0.0),
+    ...         FileRecord("长城.txt", "", 0, 1, 1, "", "zh", 0.0)]
+    >>> [q.text for q in example_questions(docs, {"solar.md": ["Planets"]})]
+    ['What does “The Solar System” say about Planets?', '《长城》主要讲了什么？', 'What is “The Solar System” about?']
+    """
+    headings = headings or {}
+    rounds: list[list[ExampleQuestion]] = [[], []]
+    for record in records:
+        lang = "zh" if record.lang == "zh" else "en"
+        title = document_title(record)
+        own = [h for h in headings.get(record.source, []) if h.casefold() != title.casefold()]
+        asks = [_QUESTION_ON[lang].format(title=title, heading=h) for h in own[:1]]
+        asks.append(_QUESTION_ABOUT[lang].format(title=title))
+        for i, text in enumerate(asks):
+            rounds[i].append(ExampleQuestion(text, record.source))
+    return [q for r in rounds for q in r][:limit]

@@ -9,13 +9,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from rag.errors import KbqaError
 from rag.kb import KnowledgeBase, Models
 from rag.settings import Settings, model_setting_names
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from rag.llm import ChatBackend
 
 log = logging.getLogger("kbqa.app")
 
@@ -40,13 +47,50 @@ def backend_name(settings: Settings) -> str:
     return str(resolve_backend(settings))
 
 
+# The settings that choose the answer model (the app's model picker changes only these).
+GENERATOR_FIELDS = frozenset({"llm_model", "llm_backend", "llm_base_url", "llm_api_key"})
+
+
+def embedder_key(settings: Settings) -> str:
+    """``model_key`` without the generator's choice: every answer model shares one embedder."""
+    fields = sorted(
+        f for f in type(settings).model_fields if f in MODEL_FIELDS and f not in GENERATOR_FIELDS
+    )
+    text = json.dumps({f: str(getattr(settings, f)) for f in fields})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def get_embedder(key: str, _settings: Settings) -> Embeddings:
+    """The embedder, once per process for all answer models."""
+    return Models(_settings).embeddings
+
+
+def _load_generator(settings: Settings) -> ChatBackend:
+    from rag.llm import load_chat_model
+
+    started = time.monotonic()
+    llm = load_chat_model(settings)
+    log.info(
+        "loaded generator %s (%s) in %.1f s",
+        settings.llm_model,
+        backend_name(settings),
+        time.monotonic() - started,
+    )
+    return llm
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def get_models(key: str, _settings: Settings) -> Models:
-    """One ``Models`` per model configuration, with the embedder loaded (the generator loads
-    through ``load_models``). A failure raises and is not cached, so fixing it and reloading works."""
-    models = Models(_settings)
-    _ = models.embeddings
-    return models
+    """One ``Models`` per model configuration, sharing the embedder, with it loaded (the
+    generator loads through ``load_models``, once: the object is kept for the process). A
+    failure raises and is not cached, so fixing it and reloading works."""
+    embeddings = get_embedder(embedder_key(_settings), _settings)
+    return Models(
+        _settings,
+        load_embedder=lambda: embeddings,
+        load_llm=lambda: _load_generator(_settings),
+    )
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -91,3 +135,9 @@ def _problem(role: str, field: str, settings: Settings, exc: Exception) -> Model
 
 def open_kb(settings: Settings, models: Models) -> KnowledgeBase:
     return get_kb(settings.model_dump_json() + model_key(settings), settings, models)
+
+
+def forget_kbs() -> None:
+    """Drop the cached ``KnowledgeBase`` objects (after a rename or delete: they name the old
+    knowledge base); the models stay loaded."""
+    get_kb.clear()

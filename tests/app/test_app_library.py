@@ -269,3 +269,210 @@ def test_delete_removes_collection_files_and_uploads_and_nothing_else(fake_kb, t
     assert KnowledgeBase.list(kb.settings) == ["other"]
     assert not kb.settings.kb_dir.exists() and not documents_dir(kb.settings).exists()
     assert (documents_dir(keep.settings) / "a.md").is_file() and keep.documents()
+
+
+# -- the app itself (AppTest, real embedder and generator; slow) ---------------------------------
+APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
+
+
+def start_app():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert_clean(at)
+    return at
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    texts = [str(e.value) for kind in (at.error, at.warning, at.info, at.markdown) for e in kind]
+    assert not any("Traceback" in t for t in texts), texts
+
+
+def page_text(at) -> str:
+    parts = [
+        str(e.value)
+        for kind in (at.markdown, at.caption, at.error, at.warning, at.info, at.success)
+        for e in kind
+    ]
+    return "\n".join(parts).replace("\\", "")
+
+
+def kb_names(store: Path) -> list[str]:
+    from rag.kb import KnowledgeBase
+
+    return KnowledgeBase.list(Settings(persist_dir=store))
+
+
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_landing_lists_the_documents_and_asks_an_example_when_clicked(use_env, store):
+    use_env(store)
+    at = start_app()
+    text = page_text(at)
+    assert "**default** holds 3 document(s):" in text, text
+    for source in ("solar.md", "baking.txt", "长城.txt"):
+        assert source in text
+    assert "page(s)" in text and "passage(s)" in text
+    examples = [b for b in at.button if b.key and b.key.startswith("example-")]
+    labels = [b.label for b in examples]
+    assert len(examples) >= 3, labels
+    assert "What is “The Solar System” about?" in labels, labels
+    assert any(label.startswith("《长城") for label in labels), labels  # in the document's language
+
+    examples[labels.index("What is “The Solar System” about?")].click().run(timeout=300)
+    assert_clean(at)
+    user = at.chat_message[0]
+    assert user.name == "user" and "The Solar System" in user.markdown[0].value
+    assert at.chat_message[1].name == "assistant"
+    # The chat has started: the landing section gives way to it.
+    assert not [b for b in at.button if b.key and b.key.startswith("example-")]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_create_is_disabled_until_the_name_is_good_and_says_why_in_kbqas_words(use_env, store):
+    use_env(store)
+    at = start_app()
+    assert at.button(key="create_kb").disabled  # empty name
+    for name, words in (
+        ("my notes", "use only English letters, digits"),
+        ("kb:x", "use only English letters, digits"),
+        ("ab", "use 3 to 63 characters"),
+        ("-notes", "must start and end with a letter or a digit"),
+        ("default", "already exists"),
+    ):
+        at.text_input(key="new_kb_name").input(name).run()
+        assert_clean(at)
+        assert at.button(key="create_kb").disabled, name
+        text = page_text(at)
+        assert words in text, (name, text)
+        assert "kb:" not in text.replace("kb:x", "") and "must be 3-63" not in text
+    at.text_input(key="new_kb_name").input("notes-2").run()
+    assert not at.button(key="create_kb").disabled
+    assert "already exists" not in page_text(at)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_rename_and_delete_a_knowledge_base_each_after_a_confirmation(use_env, store):
+    use_env(store)
+    at = start_app()
+    at.text_input(key="new_kb_name").input("volcanoes").run()
+    at.button(key="create_kb").click().run()
+    assert at.session_state["kb_name"] == "volcanoes" and "volcanoes" in kb_names(store)
+    uploads = store / "documents" / "volcanoes"
+    (uploads / "etna.txt").write_text("Mount Etna is an active volcano on Sicily.")
+
+    # Rename: asked first; cancelling changes nothing.
+    at.text_input(key="rename_kb_name").input("lava").run()
+    at.button(key="rename_kb").click().run()
+    assert_clean(at)
+    assert "Rename **volcanoes** to **lava**?" in "\n".join(w.value for w in at.warning)
+    assert "volcanoes" in kb_names(store)
+    at.button(key="cancel_kb").click().run()
+    assert not at.warning and "volcanoes" in kb_names(store)
+
+    at.text_input(key="rename_kb_name").input("lava").run()
+    at.button(key="rename_kb").click().run()
+    at.button(key="confirm_rename_kb").click().run()
+    assert_clean(at)
+    assert at.session_state["kb_name"] == "lava"
+    names = kb_names(store)
+    assert "lava" in names and "volcanoes" not in names
+    assert (store / "documents" / "lava" / "etna.txt").is_file() and not uploads.exists()
+    assert any("Renamed knowledge base volcanoes to lava" in s.value for s in at.success)
+
+    # Delete: asked first, then the collection, files and uploads go.
+    at.button(key="delete_kb").click().run()
+    assert "Delete the knowledge base **lava**" in "\n".join(w.value for w in at.warning)
+    assert "lava" in kb_names(store)
+    at.button(key="confirm_delete_kb").click().run()
+    assert_clean(at)
+    assert "lava" not in kb_names(store) and not (store / "documents" / "lava").exists()
+    assert at.session_state["kb_name"] == "default"
+    assert any("Deleted knowledge base lava" in s.value for s in at.success)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_upload_refusal_is_in_kbqas_words_next_to_the_file(use_env, store):
+    use_env(store)
+    at = start_app()
+    at.radio(key="view").set_value("library").run()
+    uploader = at.file_uploader(key="uploader-0")
+    assert not uploader.allowed_type  # any type: kbqa, not the browser, refuses
+    uploader.set_value([("setup.exe", b"MZ", "application/x-msdownload")]).run()
+    assert_clean(at)
+    (error,) = [e.value for e in at.error]
+    assert error.replace("*", "").startswith("setup.exe: kbqa reads PDF, Word (.docx)"), error
+    assert "this one is a program (an executable)" in error and "not allowed" not in error
+    assert at.button(key="add_uploads").disabled
+
+    uploader = at.file_uploader(key="uploader-0")
+    uploader.set_value(
+        [
+            ("setup.exe", b"MZ", "application/x-msdownload"),
+            ("kiln.txt", b"A kiln fires clay.", "text/plain"),
+        ]
+    ).run()
+    assert not at.button(key="add_uploads").disabled
+    at.button(key="add_uploads").click().run(timeout=300)
+    assert_clean(at)
+    folder = store / "documents" / "default"
+    assert (folder / "kiln.txt").is_file() and not (folder / "setup.exe").exists()
+    assert any("1 added" in s.value for s in at.success)
+    # The uploader is emptied after adding, and with it the refusal.
+    assert not at.error
+    at.selectbox(key="remove_source").set_value("kiln.txt")
+    at.button(key="remove").click().run()
+    at.button(key="confirm_remove").click().run()
+    assert not (folder / "kiln.txt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_remove_asks_first_and_nothing_is_preselected(use_env, store):
+    use_env(store)
+    folder = store / "documents" / "default"
+    (folder / "kiln.txt").write_text("A kiln fires clay into ceramics.")
+    at = start_app()
+    at.radio(key="view").set_value("library").run()
+    at.button(key="reingest").click().run(timeout=300)
+    picker = at.selectbox(key="remove_source")
+    assert picker.value is None and "kiln.txt" in picker.options
+    assert at.button(key="remove").disabled
+
+    picker.set_value("kiln.txt").run()
+    at.button(key="remove").click().run()
+    assert_clean(at)
+    assert "Remove **kiln.txt** from the knowledge base?" in at.warning[0].value
+    assert (folder / "kiln.txt").exists()
+    at.button(key="cancel_remove").click().run()
+    assert (folder / "kiln.txt").exists() and not at.warning
+
+    at.selectbox(key="remove_source").set_value("kiln.txt").run()
+    at.button(key="remove").click().run()
+    at.button(key="confirm_remove").click().run()
+    assert_clean(at)
+    assert not (folder / "kiln.txt").exists()
+    assert any("Removed kiln.txt" in s.value.replace("\\", "") for s in at.success)
+    assert at.selectbox(key="remove_source").value is None
+    assert "kiln.txt" not in at.selectbox(key="remove_source").options
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_view_radio_is_sent_again_in_the_new_language(use_env, store):
+    """The browser keeps a radio's value as its label: after switching to 中文 "Library" names no
+    option, so the page must send the value again (it showed nothing selected)."""
+    use_env(store)
+    at = start_app()
+    at.radio(key="view").set_value("library").run()
+    at.radio(key="ui_lang").set_value("zh").run()
+    assert_clean(at)
+    view = at.radio(key="view")
+    assert view.value == "library" and list(view.options) == ["对话", "文档库"]
+    assert view.proto.set_value and view.proto.raw_value == "文档库"

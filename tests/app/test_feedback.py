@@ -132,9 +132,17 @@ def test_export_loads_as_a_dev_set_and_scores(tmp_path):
     assert row.answer_contains_gold == 1.0 and row.given_gold is True
     wrong = answered()
     wrong.answer = "Saturn is the largest planet [1]."
-    assert score_row(
-        largest, answerable=True, ranked=[passage()], top_k=4, relevance_threshold=0.5, answer=wrong
-    ).answer_contains_gold == 0.0
+    assert (
+        score_row(
+            largest,
+            answerable=True,
+            ranked=[passage()],
+            top_k=4,
+            relevance_threshold=0.5,
+            answer=wrong,
+        ).answer_contains_gold
+        == 0.0
+    )
 
 
 def test_a_cited_file_that_is_gone_loses_its_gold_source(tmp_path):
@@ -166,3 +174,39 @@ def test_kbqa_feedback_export_command(tmp_path, capsys):
     (line,) = (out / "questions.jsonl").read_text().splitlines()
     assert json.loads(line)["gold_source"] == "solar.md"
     assert load_devset(out).questions[0].doc_lang == "en"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_rating_an_answer_in_the_app_saves_it_and_it_exports(use_env, store, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    app = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
+    use_env(store)
+    path = feedback_path(Settings(persist_dir=store, kb="default"))
+    path.unlink(missing_ok=True)
+    at = AppTest.from_file(str(app), default_timeout=300).run()
+    at.chat_input(key="question").set_value("Which planet is the largest planet?").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (thumbs,) = at.feedback
+    assert thumbs.value is None and not path.exists()  # nothing is stored before a click
+
+    thumbs.set_value(UP).run()
+    (item,) = load_feedback(path)
+    assert (item.question, item.rating, item.kb) == (
+        "Which planet is the largest planet?",
+        UP,
+        "default",
+    )
+    assert item.model == "smollm2-135m"
+    (correction,) = [w for w in at.text_input if w.key and w.key.startswith("correction-")]
+    correction.input("Jupiter").run()
+    (item,) = load_feedback(path)
+    assert item.correction == "Jupiter" and len(path.read_text().splitlines()) == 2
+
+    report = export_kb_feedback(Settings(persist_dir=store, kb="default"), tmp_path / "eval")
+    assert report.questions == 1 and report.documents == 3
+    (question,) = load_devset(tmp_path / "eval").questions
+    assert question.answers == ["Jupiter"] and question.question.startswith("Which planet")
