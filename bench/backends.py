@@ -61,19 +61,32 @@ def worker(job: dict) -> dict:
     llm.invoke(to_messages(WARM_UP), max_new_tokens=4)  # first call pays one-time setup
     load_s = time.perf_counter() - started
     runs = []
-    for index, rows in [(i, p) for _ in range(job["repeat"]) for i, p in enumerate(job["prompts"])]:
+    # Pass 0 reads every prompt in full (prompt reuse off); later passes reuse what each prompt
+    # shares with the one before it (another question: the system prompt and template).
+    passes = (
+        [False] + [True] * job["repeat"] if job.get("compare_reuse") else [True] * job["repeat"]
+    )
+    for reuse, index, rows in [(r, i, p) for r in passes for i, p in enumerate(job["prompts"])]:
         t0 = time.perf_counter()
         first = None
         pieces = []
-        for chunk in llm.stream(to_messages(rows), max_new_tokens=job["max_new_tokens"]):
+        cached = 0
+        for chunk in llm.stream(
+            to_messages(rows), max_new_tokens=job["max_new_tokens"], prompt_reuse=reuse
+        ):
             if chunk.content:
                 if first is None:
                     first = time.perf_counter() - t0
                 pieces.append(str(chunk.content))
+            details = (getattr(chunk, "usage_metadata", None) or {}).get("input_token_details")
+            if details:
+                cached = int(details.get("cache_read") or 0)
         total = time.perf_counter() - t0
         runs.append(
             {
                 "prompt": index,
+                "reuse": reuse,
+                "cached_tokens": cached,
                 "first_token_s": first or total,
                 "total_s": total,
                 "text": "".join(pieces),
@@ -151,7 +164,9 @@ def start_server(model: str, threads: int | None) -> tuple[subprocess.Popen, str
     raise SystemExit(f"model server did not start: {' '.join(cmd)}")
 
 
-def run_backend(backend: str, args: argparse.Namespace, prompts: list[list[dict]]) -> dict:
+def run_backend(
+    backend: str, args: argparse.Namespace, prompts: list[list[dict]], compare_reuse: bool = False
+) -> dict:
     settings: dict = {"llm_model": args.model, "llm_backend": backend}
     if args.threads:
         settings["torch_threads"] = args.threads
@@ -164,6 +179,7 @@ def run_backend(backend: str, args: argparse.Namespace, prompts: list[list[dict]
         "prompts": prompts,
         "max_new_tokens": args.max_new_tokens,
         "repeat": args.repeat,
+        "compare_reuse": compare_reuse,
     }
     with tempfile.TemporaryDirectory() as tmp:
         job_file, out_file = Path(tmp) / "job.json", Path(tmp) / "out.json"

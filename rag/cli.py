@@ -158,7 +158,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     for row in rows:
         mark = "ready" if row.get("ready") else "NOT READY"
         print(f"{row['role']}: {row['name']} [{mark}]")
-        for key in ("kind", "backend", "probe", "location", "cache", "detail"):
+        for key in ("kind", "backend", "probe", "recommended", "location", "cache", "detail"):
             if row.get(key):
                 print(f"  {key}: {row[key]}")
     return 0 if all(r.get("ready") for r in rows) else 1

@@ -298,6 +298,19 @@ def generator_status(settings: Settings) -> dict[str, Any]:
             else "auto: not measured on this machine yet; the first load times each installed"
             " backend (a few seconds) and keeps the faster"
         )
+    if source.packaged:
+        from rag import probe
+
+        installed = [
+            a
+            for a in PACKAGED_GENERATORS
+            if importlib.util.find_spec(registry.GENERATORS[a].module)
+        ]
+        alias, why = probe.recommended_generator(
+            probe.cores(), probe.available_memory(), probe.gpu_available(), installed
+        )
+        if alias != source.name:
+            status["recommended"] = f"{alias} for this machine ({why}); set KBQA_LLM_MODEL"
     if backend == "llamacpp":
         ready = importlib.util.find_spec("xllamacpp") is not None
         try:

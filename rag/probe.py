@@ -498,3 +498,52 @@ def probe_and_load(
             timer.take(result.backend, result.threads) if isinstance(timer, RealMeasure) else None
         )
         return result, chat
+
+
+# --------------------------------------------------------------------------------------------
+# Which generator the hardware calls for (docs/benchmarks.md, "Issue 16": the ladder)
+# --------------------------------------------------------------------------------------------
+
+SMALL_MODEL, LARGE_MODEL = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
+
+
+def recommended_generator(
+    n_cores: int, memory_bytes: int, gpu: bool, installed: Iterable[str]
+) -> tuple[str, str]:
+    """The packaged generator this hardware answers with in reasonable time, and why.
+
+    The 1.5B model answers better but reads and decodes about 2.5x slower than the 0.5B on the
+    same cores (measured on 2 cores, bench/ladder.py): worth it with a GPU, or with 8 or more
+    cores and 8 GB of free memory; below that, the 0.5B. ``KBQA_LLM_MODEL`` always wins.
+
+    >>> recommended_generator(2, 24 * 2**30, False, [LARGE_MODEL])[0]
+    'qwen2.5-coder-0.5b'
+    >>> recommended_generator(16, 64 * 2**30, False, [LARGE_MODEL])[0]
+    'qwen2.5-coder-1.5b'
+    >>> recommended_generator(16, 64 * 2**30, True, [])[0]  # not installed: never recommended
+    'qwen2.5-coder-0.5b'
+    """
+    if LARGE_MODEL in set(installed):
+        if gpu:
+            return LARGE_MODEL, "a GPU is available"
+        if n_cores >= 8 and memory_bytes >= 8 * 2**30:
+            return LARGE_MODEL, f"{n_cores} cores and {memory_bytes / 2**30:.0f} GiB free"
+        return SMALL_MODEL, (
+            f"{n_cores} cores, {memory_bytes / 2**30:.0f} GiB free: the 1.5B needs 8+ cores and"
+            " 8 GiB (or a GPU) to answer in seconds"
+        )
+    return SMALL_MODEL, f"{LARGE_MODEL} is not installed"
+
+
+def gpu_available() -> bool:
+    """True when torch would see a CUDA GPU: an NVIDIA device is present and torch is not the CPU
+    build. Cheap: torch is asked only when already imported."""
+    import sys
+
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].cuda.is_available())
+    gpus = Path("/proc/driver/nvidia/gpus")
+    if not (gpus.is_dir() and any(gpus.iterdir())):
+        return False
+    torch_version = library_versions(["torch"])["torch"]
+    return torch_version != "not installed" and "+cpu" not in torch_version
