@@ -247,8 +247,8 @@ class AnswerStream:
         for stop in prompts.STOP:  # a stop string may have arrived split over two pieces
             raw = raw.split(stop)[0]
         raw = raw.strip()
-        if probe is not None and probe.forced:
-            raw = prompts.strip_prefill(raw, lang)
+        # Without the pre-start the answer reads as a sentence of its own: capitalised.
+        raw = prompts.strip_prefill(raw, lang)
         if probe is not None:
             dont_know = probe.value
         model_refused = not raw or prompts.is_refusal(raw)

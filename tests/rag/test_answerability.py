@@ -133,8 +133,9 @@ PORT = Passage(
 
 @pytest.mark.slow
 def test_real_model_doubts_an_unanswerable_question_more_than_an_answerable_one():
-    """The packaged Qwen 0.5B, one passage: P(first token of "I don't know.") is higher for a
-    question the passage does not answer, read both during generation and by a forward pass."""
+    """The packaged Qwen 0.5B on the default backend, one passage: P(first token of "I don't
+    know.") is higher for a question the passage does not answer (one forward pass; and, on a
+    backend that takes a probe, also read during generation)."""
     from rag.llm import load_chat_model, scoring
     from rag.settings import Settings
     from tests.conftest import MODEL_CACHE
@@ -142,19 +143,19 @@ def test_real_model_doubts_an_unanswerable_question_more_than_an_answerable_one(
     llm = load_chat_model(Settings(model_cache_dir=MODEL_CACHE))
     replies = [prompts.DONT_KNOW_REPLY["en"]]
 
-    def doubt(question: str) -> tuple[float, float]:
-        messages = prompts.answer_messages(question, [PORT], "en", prestart=False)
+    def doubt(question: str) -> float:
+        plain = prompts.answer_messages(question, [PORT], "en", prestart=False)
+        once = scoring.dont_know_probability(llm, plain, replies)
+        assert once is not None
         probe = scoring.probe_for(llm, replies)
-        assert probe is not None  # kbqa's transformers backend reads it during generation
-        llm.invoke(messages, max_new_tokens=1, temperature=0.0, logits_processor=[probe])
-        once = scoring.dont_know_probability(llm, messages, replies)
-        assert probe.value is not None and once is not None
-        return probe.value, once
+        if probe is not None:  # the transformers backend: the same number during generation
+            llm.invoke(plain, max_new_tokens=1, temperature=0.0, logits_processor=[probe])
+            assert probe.value == pytest.approx(once, abs=0.05)
+        return once
 
     answerable = doubt("Which TCP port does the PostgreSQL server listen on by default?")
     unanswerable = doubt("What is the maximum length of a PostgreSQL database name?")
-    assert unanswerable[0] > answerable[0] + 0.1, (answerable, unanswerable)
-    assert unanswerable[1] > answerable[1] + 0.1, (answerable, unanswerable)
+    assert unanswerable > answerable + 0.1, (answerable, unanswerable)
 
 
 def test_probe_reads_the_first_position_then_forces_the_prestart():
