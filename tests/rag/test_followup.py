@@ -34,7 +34,12 @@ OTHER_FONT = Passage(
     4, "d", "other-font.md", None, "这套思源宋体也开源，可以免费商用，但不能单独出售。", 1.0
 )
 LOCAL_LLM = Passage(
-    5, "e", "local-llm.zh.txt", None, "本地部署大模型的好处：数据不出本地，成本可控，离线可用。", 1.0
+    5,
+    "e",
+    "local-llm.zh.txt",
+    None,
+    "本地部署大模型的好处：数据不出本地，成本可控，离线可用。",
+    1.0,
 )
 
 
@@ -126,7 +131,10 @@ def test_questions_that_stand_alone_do_not(question):
 
 
 def test_the_rule_rewrite_borrows_only_the_referent():
-    history = [("user", "Which OCR engines does LayoutParser support?"), ("assistant", "Tesseract.")]
+    history = [
+        ("user", "Which OCR engines does LayoutParser support?"),
+        ("assistant", "Tesseract."),
+    ]
     r = resolve("And which datasets are in its model zoo?", history)
     assert r.question == "Which datasets are in LayoutParser's model zoo?"
     assert (r.method, r.referent, r.model_calls) == ("rules", "LayoutParser", 0)
