@@ -197,8 +197,9 @@ class Settings(BaseSettings):
     keyword_weight: float = Field(1.0, ge=0.0, description="Weight of keyword ranks in the fusion.")
     language_fusion: bool = Field(
         True,
-        description="A passage in another language than the question's competes on its dense rank"
-        " alone (keyword search cannot find it); needs a bilingual embedder.",
+        description="When dense search ranks first a passage in another language than the"
+        " question's (keyword search cannot find it), it keeps a place among the top_k; needs a"
+        " bilingual embedder.",
     )
     mmr: bool = Field(False, description="Diversify passages with maximal marginal relevance.")
     reranker: str | None = Field(

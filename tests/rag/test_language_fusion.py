@@ -1,12 +1,12 @@
 """Language-aware fusion: keyword hits in the question's language do not drown a passage in the
-other language that dense search ranks first (``rag.retrieval.language_aware_fuse``)."""
+other language that dense search ranks first (``rag.retrieval.reserve_cross_language_slot``)."""
 
 from __future__ import annotations
 
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from rag.retrieval import HybridSearch, language_aware_fuse, rrf_fuse
+from rag.retrieval import HybridSearch, reserve_cross_language_slot
 
 QUESTION_ZH = "长城有多长？"
 ANSWER_EN = "The Great Wall is 21,196 kilometres long, measured in 2012."
@@ -48,9 +48,11 @@ def zh_vectors() -> dict[str, list[float]]:
 
 
 def en_vectors() -> dict[str, list[float]]:
+    """Dense search ranks the bread passage first, keyword search the planets: all English."""
     vectors = {QUESTION_EN: [1.0, 0.2, 0.0]}
     for i, text in enumerate(ENGLISH):
-        vectors[text] = [1.0 - 0.2 * i, 0.1 * i, 0.3]
+        vectors[text] = [0.8 - 0.2 * i, 0.1 * i, 0.3]
+    vectors[ENGLISH[-1]] = [1.0, 0.2, 0.05]
     return vectors
 
 
@@ -71,36 +73,38 @@ def test_a_cross_language_dense_hit_is_kept_where_plain_rrf_drops_it(tmp_path):
     store = mixed_store(tmp_path, zh_vectors(), texts, ["en", "zh", "zh", None, "zh"])
     plain = HybridSearch(store, store.embeddings, top_k=3, cross_language=False)
     aware = HybridSearch(store, store.embeddings, top_k=3, cross_language=True)
-    assert ANSWER_EN not in [p.text for p in plain.search(QUESTION_ZH)]  # what this fixes
+    fused = [p.text for p in plain.search(QUESTION_ZH)]
+    assert ANSWER_EN not in fused  # what this fixes: four keyword hits outvote it
     got = aware.search(QUESTION_ZH)
-    assert got[0].text == ANSWER_EN and got[0].keyword_rank is None
-    assert all(p.keyword_rank is not None for p in got[1:])  # the rest is fused as before
-    # Dense only finds it too: the fusion keeps what dense search knew.
-    assert aware.search(QUESTION_ZH, hybrid=False)[0].text == ANSWER_EN
+    # It takes the last place; the fused order before it is unchanged.
+    assert [p.text for p in got] == [*fused[:2], ANSWER_EN] and got[2].keyword_rank is None
+    # Asked for more passages than the model is given, it is still among the first top_k.
+    assert [p.text for p in aware.search(QUESTION_ZH, top_k=5)][2] == ANSWER_EN
+    assert aware.search(QUESTION_ZH, hybrid=False)[0].text == ANSWER_EN  # dense only: first
 
 
 def test_same_language_questions_fuse_exactly_as_plain_rrf(tmp_path):
     store = mixed_store(tmp_path, en_vectors(), ENGLISH, ["en"] * len(ENGLISH))
-    plain = HybridSearch(store, store.embeddings, top_k=4, cross_language=False)
-    aware = HybridSearch(store, store.embeddings, top_k=4, cross_language=True)
+    plain = HybridSearch(store, store.embeddings, top_k=2, cross_language=False)
+    aware = HybridSearch(store, store.embeddings, top_k=2, cross_language=True)
     got = [(p.chunk_id, p.score, p.dense_score, p.keyword_rank) for p in aware.search(QUESTION_EN)]
     want = [(p.chunk_id, p.score, p.dense_score, p.keyword_rank) for p in plain.search(QUESTION_EN)]
-    assert got == want and got[0][0] == "0"
+    assert got == want and [c for c, *_ in got] == ["0", "1"]
+    assert aware.search(QUESTION_EN, hybrid=False)[0].chunk_id == "3"  # dense search's first
 
 
-def test_fusion_scores():
-    dense, keyword = ["en1", "zh1", "zh2", "zh3"], ["zh2", "zh1", "zh3"]
-    plain = rrf_fuse([(dense, 1.0), (keyword, 1.0)], k=60)
-    fused = language_aware_fuse(dense, keyword, 1.0, 60, {"en1"})
-    assert sorted(plain, key=plain.get)[0] == "en1"  # plain RRF ranks it last
-    assert max(fused, key=fused.get) == "en1"
-    assert fused["en1"] == pytest.approx(2 / 61)  # its dense rank, counted for both rankings
-    assert {c: fused[c] for c in keyword} == {c: plain[c] for c in keyword}
-    # A foreign passage keyword search ranks better than dense search keeps that keyword rank.
-    both = language_aware_fuse(["a", "b"], ["b"], 1.0, 60, {"b"})
-    assert both["b"] == pytest.approx(1 / 62 + 1 / 61)
-    # The keyword weight scales the stand-in rank as it scales a keyword rank.
-    assert language_aware_fuse(["a"], [], 0.5, 60, {"a"})["a"] == pytest.approx(1.5 / 61)
+def test_the_slot_goes_only_to_the_dense_first_passage_in_another_language():
+    order, dense = ["zh2", "zh1", "zh3", "en1", "en2"], ["en1", "zh1", "en2"]
+    assert reserve_cross_language_slot(order, dense, {"en1", "en2"}, 3) == [
+        "zh2",
+        "zh1",
+        "en1",
+        "zh3",
+        "en2",
+    ]
+    # Dense search's first passage is in the question's language: nothing moves.
+    assert reserve_cross_language_slot(order, ["zh1", "en1"], {"en1"}, 2) == order
+    assert reserve_cross_language_slot(order, [], set(), 2) == order
 
 
 @pytest.mark.parametrize(
@@ -136,12 +140,13 @@ def test_the_knowledge_base_fuses_by_language_only_with_a_bilingual_embedder(
 # -- the real packaged default embedder, default settings --------------------------------------
 CROSS_DOCS = {
     "bees.txt": "Honeybees tell their nestmates where flowers are by performing a waggle dance.",
-    "长城.txt": "长城全长两万一千多公里，是世界上最长的军事建筑。",
-    # Same-language distractors: they share the question's words, not its answer.
-    "蜂蜜.txt": "蜜蜂酿的蜂蜜可以做成蛋糕。",
-    "玩具.txt": "这家商店出售蜜蜂形状的玩具和花。",
+    "长城.txt": "长城全长两万一千多公里，是世界上最长的城墙。",
+    # Same-language distractors: they share the question's words (蜜蜂; Great Wall, long), not
+    # its meaning, so keyword search ranks them and plain fusion gives them the top 4.
+    "玩具.txt": "这家商店出售蜜蜂形状的玩具。",
     "博物馆.txt": "蜜蜂博物馆每周一闭馆，同伴票半价。",
-    "作文.txt": "小明的作文题目是《蜜蜂》，写了花园里的花。",
+    "自行车.txt": "蜜蜂牌自行车在上海生产。",
+    "作文.txt": "小明的作文题目是《蜜蜂》。",
     "hotel.txt": "The Great Wall Hotel in Beijing has a long swimming pool.",
     "cars.txt": "Great Wall Motors sells cars in Europe; the waiting list is long.",
     "tour.txt": "Tickets for the Great Wall of China tour are sold online.",
