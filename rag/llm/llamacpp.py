@@ -272,6 +272,8 @@ def start_engine(
     if api_key:
         params.api_keys = [api_key]
     if not prompt_cache:
+        # A served request keeps no KV unless it asks (cache_prompt); LlamaCppChat asks.
+        params.cache_prompt = False
         params.cache_ram_mib = 0
     try:
         return xlc.Server(params)

@@ -192,12 +192,15 @@ def test_llamacpp_uses_the_models_own_template_and_tokenizer(llamacpp_models, mo
 def test_llamacpp_streams_greedy_and_honours_overrides(llamacpp_models):
     llm = llamacpp_models.llm
     prompt = messages("According to the context,")
-    chunks = [c for c in llm.stream(prompt, max_new_tokens=24) if c.content]
+    # Prompt reuse off: llama.cpp reads a reused prefix in another batch split, and its rounding
+    # can change SmolLM2's greedy text (test_llamacpp_keeps_the_shared_prefix_in_its_slot).
+    chunks = [c for c in llm.stream(prompt, max_new_tokens=24, prompt_reuse=False) if c.content]
     assert len(chunks) >= 3  # token by token, not one block
     text = "".join(c.content for c in chunks)
     assert "iron oxide" in text
-    assert llm.invoke(prompt, max_new_tokens=24).content == text  # temperature 0 is greedy
-    short = llm.invoke(prompt, max_new_tokens=4).content
+    # temperature 0 is greedy
+    assert llm.invoke(prompt, max_new_tokens=24, prompt_reuse=False).content == text
+    short = llm.invoke(prompt, max_new_tokens=4, prompt_reuse=False).content
     assert text.startswith(short) and llm.count_tokens(short) <= 4
     sampled = llm.invoke(
         prompt, temperature=0.9, top_p=0.5, repetition_penalty=1.3, max_new_tokens=8
