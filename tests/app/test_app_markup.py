@@ -91,3 +91,35 @@ def test_every_interface_string_exists_in_both_languages():
         placeholders = set(re.findall(r"{(\w+)", STRINGS["en"][key]))
         assert placeholders == set(re.findall(r"{(\w+)", STRINGS["zh"][key])), key
     assert t("fr", "chat") == "Chat"  # unknown language falls back to English
+
+
+def test_a_marker_never_lands_after_a_list_number():
+    out = answer_markdown("优点：\n1[4].效率和灵活性[4]。\n2[1]. 成本低")
+    assert "1\\[4\\]" not in out and ":blue[**\\[4\\]**].效率" not in out
+    lines = out.split("\n")
+    assert lines[1].startswith("1. 效率和灵活性") and lines[2].startswith("2. 成本低")
+    assert lines[2].endswith(marker(1))  # moved to the item's end, not lost
+    assert lines[1].count(marker(4)) == 1  # already at the end: not doubled
+
+
+def test_lists_and_tables_keep_their_markdown():
+    text = "Planets\n- Jupiter[1]\n- Mars[2]\n\n| planet | colour |\n|:---|---:|\n| Mars | red |[2]\nDone."
+    out = answer_markdown(text)
+    lines = out.split("\n")
+    assert lines[0] == "Planets"  # no hard break before a list
+    assert lines[1] == f"- Jupiter{marker(1)}" and lines[2] == f"- Mars{marker(2)}"
+    assert lines[3] == ""  # the blank line before the table stays
+    assert lines[4] == "| planet | colour |" and lines[5] == "|:---|---:|"
+    assert lines[6] == f"| Mars | red {marker(2)} |"
+    assert lines[7:] == ["", "Done."]  # a line after the table does not become a row
+    assert answer_markdown("Intro\n| a |\n|---|")[:7] == "Intro\n\n"  # nor before it
+
+
+def test_prose_lines_keep_their_line_breaks():
+    assert answer_markdown("One.\nTwo.") == "One.  \nTwo."
+
+
+def test_renumber_follows_the_order_of_use():
+    from app.markup import renumber
+
+    assert renumber("B[4]. A[2]. C[4].", [2, 4]) == ("B[1]. A[2]. C[1].", {4: 1, 2: 2})
