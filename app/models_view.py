@@ -60,21 +60,24 @@ def generator_choices(
     """The configured model first, then every packaged generator whose packages are installed
     (the default before the others)."""
     local_backend = settings.llm_backend if settings.llm_backend != "openai" else "auto"
+    url = settings.llm_base_url
     choices: list[ModelChoice] = []
-    if settings.llm_base_url:
+    if url:
         choices.append(
             ModelChoice(
                 SERVER,
-                f"{settings.llm_model} @ {settings.llm_base_url}",
+                f"{settings.llm_model} @ {url}",
                 "server",
                 {
                     "llm_model": settings.llm_model,
-                    "llm_backend": settings.llm_backend,
-                    "llm_base_url": settings.llm_base_url,
+                    "llm_backend": settings.llm_backend
+                    if server_configured(settings)
+                    else "openai",
+                    "llm_base_url": url,
                 },
             )
         )
-    elif settings.llm_model not in GENERATORS:
+    if not server_configured(settings) and settings.llm_model not in GENERATORS:
         # A local folder, a .gguf file or a hub id named in the settings.
         name = Path(settings.llm_model).name or settings.llm_model
         choices.append(
@@ -82,7 +85,11 @@ def generator_choices(
                 CONFIGURED,
                 name,
                 "local",
-                {"llm_model": settings.llm_model, "llm_backend": settings.llm_backend},
+                {
+                    "llm_model": settings.llm_model,
+                    "llm_backend": local_backend,
+                    "llm_base_url": None,
+                },
             )
         )
     ordered = sorted(GENERATORS.values(), key=lambda m: (m.alias != DEFAULT_GENERATOR, m.alias))
@@ -100,9 +107,15 @@ def generator_choices(
     return choices
 
 
+def server_configured(settings: Settings) -> bool:
+    """Whether the settings send questions to the OpenAI-compatible server (an explicit local
+    backend keeps the model local even when a server URL is set)."""
+    return bool(settings.llm_base_url) and settings.llm_backend in ("auto", "openai")
+
+
 def default_choice(settings: Settings, choices: list[ModelChoice]) -> str:
     """The choice the settings themselves select."""
-    if settings.llm_base_url:
+    if server_configured(settings):
         return SERVER
     ids = [c.id for c in choices]
     return settings.llm_model if settings.llm_model in ids else (ids[0] if ids else CONFIGURED)

@@ -304,8 +304,6 @@ def kb_names(store: Path) -> list[str]:
     return KnowledgeBase.list(Settings(persist_dir=store))
 
 
-
-
 @pytest.mark.slow
 @pytest.mark.integration
 def test_landing_lists_the_documents_and_asks_an_example_when_clicked(use_env, store):
@@ -406,8 +404,8 @@ def test_upload_refusal_is_in_kbqas_words_next_to_the_file(use_env, store):
     assert not uploader.allowed_type  # any type: kbqa, not the browser, refuses
     uploader.set_value([("setup.exe", b"MZ", "application/x-msdownload")]).run()
     assert_clean(at)
-    (error,) = [e.value for e in at.error]
-    assert error.replace("*", "").startswith("setup.exe: kbqa reads PDF, Word (.docx)"), error
+    (error,) = [e.value.replace("\\", "").replace("*", "") for e in at.error]
+    assert error.startswith("setup.exe: kbqa reads PDF, Word (.docx)"), error
     assert "this one is a program (an executable)" in error and "not allowed" not in error
     assert at.button(key="add_uploads").disabled
 
@@ -426,7 +424,7 @@ def test_upload_refusal_is_in_kbqas_words_next_to_the_file(use_env, store):
     assert any("1 added" in s.value for s in at.success)
     # The uploader is emptied after adding, and with it the refusal.
     assert not at.error
-    at.selectbox(key="remove_source").set_value("kiln.txt")
+    at.selectbox(key="remove_source").set_value("kiln.txt").run()
     at.button(key="remove").click().run()
     at.button(key="confirm_remove").click().run()
     assert not (folder / "kiln.txt").exists()
@@ -448,7 +446,7 @@ def test_remove_asks_first_and_nothing_is_preselected(use_env, store):
     picker.set_value("kiln.txt").run()
     at.button(key="remove").click().run()
     assert_clean(at)
-    assert "Remove **kiln.txt** from the knowledge base?" in at.warning[0].value
+    assert "Remove **kiln.txt** from the knowledge base?" in at.warning[0].value.replace("\\", "")
     assert (folder / "kiln.txt").exists()
     at.button(key="cancel_remove").click().run()
     assert (folder / "kiln.txt").exists() and not at.warning

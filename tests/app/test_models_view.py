@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import pytest
@@ -51,11 +50,19 @@ def test_a_local_model_folder_from_the_settings_is_offered(tmp_path):
     assert choices[1].apply(settings).llm_backend == "transformers"
 
 
+def test_a_server_url_with_an_explicit_local_backend_stays_local():
+    settings = Settings(llm_base_url="http://127.0.0.1:8000/v1", llm_backend="transformers")
+    choices = generator_choices(settings, installed=everything)
+    assert default_choice(settings, choices) == settings.llm_model
+    server = choices[0].apply(settings)
+    assert (server.llm_backend, server.llm_base_url) == ("openai", "http://127.0.0.1:8000/v1")
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 def test_switching_models_shows_the_choice_and_loads_each_once(use_env, store, caplog):
-    """Start on a configured server (nothing to load), switch to the packaged SmolLM2, back and
-    forth: the page names the chosen model, and SmolLM2 loads once for the process."""
+    """Start on the packaged SmolLM2 with a server configured too, switch to the server and back
+    and forth: the page names the chosen model, and each loads once for the process."""
     from streamlit.testing.v1 import AppTest
 
     from app.resources import get_embedder, get_models
@@ -63,6 +70,7 @@ def test_switching_models_shows_the_choice_and_loads_each_once(use_env, store, c
     get_models.clear()
     get_embedder.clear()
     caplog.set_level(logging.INFO, logger="kbqa.app")
+    # The tests pin KBQA_LLM_BACKEND=transformers: the server is a choice, not the default.
     use_env(store, KBQA_LLM_BASE_URL="http://127.0.0.1:9/v1")
     at = AppTest.from_file(str(APP), default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -70,39 +78,32 @@ def test_switching_models_shows_the_choice_and_loads_each_once(use_env, store, c
     def model_line() -> str:
         return next(m.value for m in at.markdown if m.value.startswith("Model:"))
 
-    def loads(name: str) -> int:
-        return sum(
-            1
+    def loaded() -> list[str]:
+        return [
+            r.getMessage().split(" in ")[0]
             for r in caplog.records
-            if r.name == "kbqa.app"
-            and re.match(rf"loaded generator {re.escape(name)} ", r.getMessage())
-        )
+            if r.name == "kbqa.app" and r.getMessage().startswith("loaded generator")
+        ]
 
     picker = at.selectbox(key="llm_choice")
-    assert picker.value == SERVER
+    assert picker.value == "smollm2-135m"
     assert "smollm2-135m @ http://127.0.0.1:9/v1" in picker.options
-    assert "(openai)" in model_line()
-    assert any("configured server" in c.value for c in at.caption)
+    assert "`smollm2-135m` (transformers)" in model_line()
+    assert any("Fastest, English only" in c.value for c in at.caption)
 
     for _ in range(2):
-        at.selectbox(key="llm_choice").set_value("smollm2-135m").run()
-        assert not at.exception, [e.value for e in at.exception]
-        assert "`smollm2-135m` (transformers)" in model_line()
-        assert any("Fastest, English only" in c.value for c in at.caption)
         at.selectbox(key="llm_choice").set_value(SERVER).run()
-        assert "(openai)" in model_line()
-    assert loads("smollm2-135m") == 2  # once as a local model, once as the server's model name
-    assert [
-        r.getMessage().split(" in ")[0]
-        for r in caplog.records
-        if "loaded generator" in r.getMessage()
-    ] == [
-        "loaded generator smollm2-135m (openai)",
+        assert not at.exception, [e.value for e in at.exception]
+        assert "`smollm2-135m` (openai)" in model_line()
+        assert any("configured server" in c.value for c in at.caption)
+        at.selectbox(key="llm_choice").set_value("smollm2-135m").run()
+        assert "`smollm2-135m` (transformers)" in model_line()
+    assert loaded() == [
         "loaded generator smollm2-135m (transformers)",
+        "loaded generator smollm2-135m (openai)",
     ]
-    # The chosen model answers: ask with SmolLM2 selected.
-    at.selectbox(key="llm_choice").set_value("smollm2-135m").run()
+    # The chosen model answers, and nothing loads again.
     at.chat_input(key="question").set_value("Which planet is the largest?").run()
     assert not at.exception
     assert at.chat_message[1].name == "assistant"
-    assert loads("smollm2-135m") == 2
+    assert len(loaded()) == 2
