@@ -41,9 +41,9 @@ TTFT_SLACK = 1.3  # target: time to first token <= 1.3 x prompt tokens read / pr
 def probe_in_subprocess(model: str, threads: int | None) -> dict:
     """Run the backend probe for ``model`` afresh in its own process; its result as JSON."""
     code = (
-        "import json, sys; from rag.settings import Settings; from rag import probe;"
+        "import json, sys; from rag.settings import Settings; from rag.llm import probing;"
         f" s = Settings(llm_model={model!r}, torch_threads={threads!r});"
-        " r, _ = probe.probe_and_load(s, force=True); print(json.dumps(r.to_json()))"
+        " r, _ = probing.probe_and_load(s, force=True); print(json.dumps(r.to_json()))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=1800

@@ -67,10 +67,11 @@ def load_chat_model(settings: Settings) -> ChatBackend:
     backend and no ``torch_threads``, the thread count the probe found best for that backend.
     """
     from rag import probe
+    from rag.llm.probing import probe_and_load
     from rag.models import probed
 
     if probed(settings):
-        result, chat = probe.probe_and_load(settings)
+        result, chat = probe_and_load(settings)
         if chat is not None:
             return chat  # the probe's winner, already loaded
         backend: Backend = result.backend  # type: ignore[assignment]

@@ -564,6 +564,7 @@ def test_the_probe_measures_the_real_backends_and_hands_back_the_winner(tmp_path
     """Both in-process backends on SmolLM2, timed for real: a choice, cached, the winner loaded."""
     from rag import probe
     from rag.llm.llamacpp import LlamaCppChat
+    from rag.llm.probing import RealMeasure
 
     settings = Settings(
         **{**SMALL, "llm_backend": "auto", "model_cache_dir": tmp_path, "torch_threads": 1}
@@ -571,7 +572,7 @@ def test_the_probe_measures_the_real_backends_and_hands_back_the_winner(tmp_path
     # The converted SmolLM2 lives in the shared cache; the probe's own cache is tmp_path.
     shared = Settings(**{**SMALL, "torch_threads": 1})
     backends = (["transformers", "llamacpp"], {})
-    measure = probe.RealMeasure(shared)
+    measure = RealMeasure(shared)
     result = probe.probe(settings, backends[0], measure)
     chat = measure.take(result.backend, result.threads)
     assert {m.backend for m in result.measurements} == {"transformers", "llamacpp"}

@@ -13,6 +13,7 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 
 from rag import probe
+from rag.llm.probing import probe_and_load
 from rag.models import probed, resolve_backend
 from rag.probe import Measurement
 from rag.settings import Settings
@@ -92,7 +93,7 @@ def test_probe_is_cached_per_machine_and_model_and_used_by_auto(tmp_path):
         return fixed(backend, threads)
 
     both = (["transformers", "llamacpp"], {})
-    result, chat = probe.probe_and_load(settings, backends=both, measure=counting)
+    result, chat = probe_and_load(settings, backends=both, measure=counting)
     assert (result.backend, chat) == ("llamacpp", None) and calls
     assert result.threads == max(probe.thread_candidates(probe.cores(), probe.physical_cores()))
     stored = list((tmp_path / "cache" / "probe").glob("qwen2.5-coder-0.5b-*.json"))
@@ -100,7 +101,7 @@ def test_probe_is_cached_per_machine_and_model_and_used_by_auto(tmp_path):
     assert json.loads(stored[0].read_text())["key"]["cpu"] == probe.cpu_model()
 
     calls.clear()  # the second load on this machine reads the cache and measures nothing
-    again, _ = probe.probe_and_load(settings, backends=both, measure=counting)
+    again, _ = probe_and_load(settings, backends=both, measure=counting)
     assert calls == [] and again.backend == "llamacpp"
     assert resolve_backend(settings) == "llamacpp"
     assert probe.threads_for(settings, "transformers") == result.threads
@@ -151,7 +152,7 @@ def test_an_explicit_setting_always_wins(tmp_path):
         seen.append(threads)
         return Measurement(backend, threads, 100.0, 10.0)
 
-    result, _ = probe.probe_and_load(pinned, backends=(["llamacpp"], {}), measure=record)
+    result, _ = probe_and_load(pinned, backends=(["llamacpp"], {}), measure=record)
     assert set(seen) == {3} and result.threads == 3
     assert probe.cached_choice(settings).threads != 3 or probe.cores() == 3
 
