@@ -6,21 +6,23 @@ import logging
 import mimetypes
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 from pydantic import ValidationError
 
 from app.i18n import t
-from app.markup import escape_markdown_inline, highlight, marker
+from app.markup import answer_markdown, escape_markdown_inline, highlight, marker, renumber
 from rag.errors import KbqaError
 
 if TYPE_CHECKING:
-    from rag.types import Answer, Passage
+    from rag.types import Answer, Citation, Passage
 
 log = logging.getLogger("kbqa.app")
 FLASH = "flash"
+VIEWING = "viewing"  # the source the viewer dialog shows (a ``Source``), while it is open
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -65,9 +67,80 @@ def show_flash() -> None:
         getattr(st, kind)(text)
 
 
-def _location(source: str, page: int | None, lang: str) -> str:
-    where = f"`{source}`" if "`" not in source else escape_markdown_inline(source)
-    return f"{where} · {t(lang, 'page', page=page)}" if page else where
+@dataclass(frozen=True)
+class Source:
+    """One card under an answer: a cited passage (``support`` set) or a retrieved one."""
+
+    n: int  # the number shown: the answer's marker, or the passage's rank
+    source: str
+    page: int | None
+    location: str
+    snippet: str  # what the card shows
+    text: str  # the whole passage (the snippet when the passage is unknown)
+    words: str  # the words to mark: the question, and the cited answer
+    support: float | None = None  # share of the cited sentence's words in the passage
+    similarity: float | None = None  # cosine similarity of question and passage
+    chunk_id: str = ""
+    metadata: tuple[tuple[str, Any], ...] = ()
+
+
+def _passage_of(c: Citation, answer: Answer) -> Passage | None:
+    """The passage a citation rests on: ``Citation.passage`` when rag records it, else the
+    passage with the marker's number (rag numbered markers by passage before renumbering)."""
+    wanted = getattr(c, "passage", None) or c.n
+    for p in answer.passages:
+        if p.n == wanted and p.source == c.source:
+            return p
+    return next((p for p in answer.passages if p.source == c.source and p.page == c.page), None)
+
+
+def _passage_source(p: Passage, n: int, words: str) -> Source:
+    return Source(
+        n,
+        p.source,
+        p.page,
+        p.location,
+        p.text,
+        p.text,
+        words,
+        similarity=p.dense_score,
+        chunk_id=p.chunk_id,
+        metadata=tuple(sorted((str(k), v) for k, v in p.metadata.items())),
+    )
+
+
+def cited_sources(answer: Answer) -> tuple[str, list[Source]]:
+    """The answer text and its citations, numbered 1, 2, 3 in the order the text uses them."""
+    text, mapping = renumber(answer.answer, [c.n for c in answer.citations])
+    words = f"{answer.question} {answer.raw_answer or answer.answer}"
+    out = []
+    for c in sorted(answer.citations, key=lambda c: mapping.get(c.n, c.n)):
+        p = _passage_of(c, answer)
+        base = _passage_source(p, c.n, words) if p else None
+        out.append(
+            Source(
+                mapping.get(c.n, c.n),
+                c.source,
+                c.page,
+                c.location or (p.location if p else c.source),
+                c.snippet,
+                p.text if p else c.snippet,
+                words,
+                support=c.score,
+                chunk_id=base.chunk_id if base else "",
+                metadata=base.metadata if base else (),
+            )
+        )
+    return text, out
+
+
+def nearest_sources(answer: Answer) -> list[Source]:
+    """The passages retrieved for this answer's question, by rank."""
+    return [_passage_source(p, i, answer.question) for i, p in enumerate(answer.passages, 1)]
+
+
+def _where(location: str) -> str:
+    return f"`{location}`" if "`" not in location else escape_markdown_inline(location)
 
 
 def _download(path: Path | None, key: str, lang: str) -> None:
@@ -85,69 +158,63 @@ def _download(path: Path | None, key: str, lang: str) -> None:
     )
 
 
-def _source_block(
-    n: int,
-    source: str,
-    page: int | None,
-    text: str,
-    score_label: str,
-    question: str,
-    file: Path | None,
-    key: str,
-    lang: str,
-) -> None:
+def _open_viewer(source: Source) -> None:
+    st.session_state[VIEWING] = source
+
+
+def _score_note(s: Source, lang: str) -> str:
+    """A number only where it tells the reader something: a citation's support when it is
+    partial (full support is what every citation has), a retrieved passage's similarity."""
+    if s.support is not None:
+        return f" · {t(lang, 'support_partial', pct=100 * s.support)}" if s.support < 1 else ""
+    if s.similarity is not None:
+        return f" · {t(lang, 'similarity', score=s.similarity)}"
+    return ""
+
+
+def source_card(s: Source, file: Path | None, key: str, lang: str) -> None:
     with st.container(border=True):
-        st.markdown(f"{marker(n)} {_location(source, page, lang)} · {score_label}")
-        st.markdown(highlight(text, question))
-        _download(file, key, lang)
+        st.markdown(f"{marker(s.n)} {_where(s.location)}{_score_note(s, lang)}")
+        st.markdown(highlight(s.snippet, s.words, limit=300))
+        with st.container(horizontal=True):
+            st.button(
+                t(lang, "show_passage"),
+                key=f"{key}-view",
+                on_click=_open_viewer,
+                args=(s,),
+                icon=":material/article:",
+                type="tertiary",
+            )
+            _download(file, f"{key}-dl", lang)
 
 
-def render_sources(answer: Answer, files: dict[str, Path | None], key: str, lang: str) -> None:
-    """The passages under an answer: numbered like its ``[n]`` markers, with file, page,
-    highlighted snippet, score and a download of the original."""
+def render_answer(answer: Answer, files: dict[str, Path | None], key: str, lang: str) -> None:
+    """An answer with its sources; a refusal said once, its closest passages folded away."""
+    if answer.standalone_question:
+        st.caption(
+            t(lang, "searched_for", question=escape_markdown_inline(answer.standalone_question))
+        )
     if answer.abstained:
-        st.info(t(lang, "abstained"))
-        if not answer.passages:
+        st.info(answer_markdown(answer.answer) or t(lang, "abstained"))
+        nearest = nearest_sources(answer)
+        if not nearest:
             st.caption(t(lang, "no_passages"))
             return
-        st.caption(t(lang, "nearest"))
-        for p in answer.passages:
-            _passage_block(p, answer.question, files, f"{key}-p{p.n}", lang)
+        with st.expander(t(lang, "nearest", n=len(nearest)), expanded=False):
+            st.caption(t(lang, "similarity_help"))
+            for s in nearest:
+                source_card(s, files.get(s.source), f"{key}-p{s.n}", lang)
         return
-    st.markdown(f"**{t(lang, 'sources')}**")
-    if answer.citations:
-        for c in answer.citations:
-            _source_block(
-                c.n,
-                c.source,
-                c.page,
-                c.snippet,
-                t(lang, "score", score=c.score),
-                # The words that tie the snippet to the question and to the cited answer.
-                f"{answer.question} {answer.raw_answer}",
-                files.get(c.source),
-                f"{key}-c{c.n}",
-                lang,
-            )
+    text, cited = cited_sources(answer)
+    st.markdown(answer_markdown(text))
+    if cited:
+        st.markdown(f"**{t(lang, 'sources')}**")
+        for s in cited:
+            source_card(s, files.get(s.source), f"{key}-c{s.n}", lang)
     else:
-        for p in answer.passages:
-            _passage_block(p, answer.question, files, f"{key}-p{p.n}", lang)
+        st.caption(t(lang, "no_citations"))
+        with st.expander(t(lang, "retrieved", n=len(answer.passages)), expanded=False):
+            for s in nearest_sources(answer):
+                source_card(s, files.get(s.source), f"{key}-p{s.n}", lang)
     if answer.unsupported_sentences:
         st.caption(t(lang, "unsupported", n=len(answer.unsupported_sentences)))
-
-
-def _passage_block(
-    p: Passage, question: str, files: dict[str, Path | None], key: str, lang: str
-) -> None:
-    score = p.dense_score if p.dense_score is not None else p.score
-    _source_block(
-        p.n,
-        p.source,
-        p.page,
-        p.text,
-        t(lang, "similarity", score=score),
-        question,
-        files.get(p.source),
-        key,
-        lang,
-    )

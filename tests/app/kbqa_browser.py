@@ -217,6 +217,69 @@ def upload(driver: Any, *paths: Path, timeout: float = 60) -> None:
     wait_idle(driver, timeout)
 
 
+def reload(driver: Any, timeout: float = 120) -> None:
+    """Reload the page (same URL, a new Streamlit session) and wait for its first run."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.refresh()
+    WebDriverWait(driver, timeout).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]'))
+    )
+    time.sleep(0.5)
+    wait_idle(driver, timeout)
+
+
+def show_passage(driver: Any, source: str, timeout: float = 60) -> Any:
+    """Click "Show passage" on the newest answer's first card for ``source`` (unfolding the
+    closest passages of a refusal first); return the viewer dialog once it is drawn."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    answer = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]')[-1]
+    for summary in answer.find_elements(By.CSS_SELECTOR, '[data-testid="stExpander"] summary'):
+        summary.click()
+    time.sleep(0.5)
+    cards = [
+        c
+        for c in answer.find_elements(
+            By.CSS_SELECTOR, '[data-testid="stVerticalBlockBorderWrapper"]'
+        )
+        if source in c.text and "Show passage" in c.text
+    ]
+    if not cards:
+        raise AssertionError(f"no card for {source} in: {answer.text}")
+    cards[-1].find_element(By.XPATH, ".//button[.//p[text()='Show passage']]").click()
+    dialog = WebDriverWait(driver, timeout).until(
+        lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, '[role="dialog"]')), None)
+    )
+    wait_idle(driver, timeout)
+    WebDriverWait(driver, timeout).until(
+        lambda d: dialog.find_elements(By.TAG_NAME, "img") or "surrounding" in dialog.text
+    )
+    time.sleep(0.5)
+    return dialog
+
+
+def close_dialog(driver: Any, timeout: float = 30) -> None:
+    """Close the open dialog (its X button, else the Escape key) and wait for the rerun."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    buttons = driver.find_elements(By.CSS_SELECTOR, '[role="dialog"] button[aria-label="Close"]')
+    if buttons:
+        buttons[0].click()
+    else:
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    WebDriverWait(driver, timeout).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, '[role="dialog"]')
+    )
+    time.sleep(0.5)
+    wait_idle(driver, timeout)
+
+
 def page_text(driver: Any) -> str:
     from selenium.webdriver.common.by import By
 

@@ -6,13 +6,17 @@ once per test process (``st.cache_resource``), the ingested store once per modul
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.chats import ChatStore, export_markdown
 from app.library import documents_dir, save_uploads
+from app.markup import escape_markdown, marker
+from app.ui import cited_sources
 from rag.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -51,8 +55,20 @@ def ask(at: AppTest, question: str) -> AppTest:
     return at
 
 
+def saved_chats(kb: str = "default") -> ChatStore:
+    """The chats the app saved for ``kb``, read from disk as a restarted server would."""
+    settings = Settings(persist_dir=os.environ["KBQA_PERSIST_DIR"], kb=kb)
+    return ChatStore(settings.kb_dir / "chats.json")
+
+
+def open_chat(at: AppTest, kb: str = "default"):
+    chat = saved_chats(kb).get(at.session_state["open_chat"][kb])
+    assert chat is not None
+    return chat
+
+
 def last_answer(at: AppTest, kb: str = "default"):
-    return at.session_state["chats"][kb][-1].answer
+    return open_chat(at, kb).messages[-1].answer
 
 
 def plain(markdown: str) -> str:
@@ -75,12 +91,16 @@ def test_answer_streams_with_numbered_sources_then_follow_up_and_new_chat(use_en
     answer = last_answer(at)
     assert not answer.abstained and answer.citations
     texts = markdown_of(assistant)
-    assert texts[0] == _answer_markdown(answer.answer)  # the checked text replaced the stream
-    citation = answer.citations[0]
-    heading = next(t for t in texts if "`solar.md`" in t)
-    assert heading.startswith(f":blue[**\\[{citation.n}\\]**]")  # numbered like the markers
-    assert f"score {citation.score:.2f}" in heading
+    # The checked text replaced the stream, its markers numbered 1, 2, ... in order of use.
+    assert texts[0] == _answer_markdown(cited_sources(answer)[0])
+    headings = [t for t in texts if t.startswith(":blue[") and "`" in t]
+    # Numbered 1, 2, ... as the answer uses them, each with its place; no "score 1.00".
+    assert [h.split("]", 1)[0] for h in headings] == [
+        marker(i).split("]", 1)[0] for i in range(1, len(headings) + 1)
+    ]
+    assert any("`solar.md`" in h for h in headings) and not any("score" in h for h in headings)
     assert any("**planet**" in t for t in texts)  # matched words marked
+    assert at.query_params["chat"] == at.session_state["open_chat"]["default"]
 
     # A follow-up goes out with the history, so the chain condenses it first.
     ask(at, "And which one is called the red planet?")
@@ -88,10 +108,18 @@ def test_answer_streams_with_numbered_sources_then_follow_up_and_new_chat(use_en
     follow_up = last_answer(at)
     assert follow_up.standalone_question is not None
     assert follow_up.passages and follow_up.passages[0].source == "solar.md"
+    searched = [c.value for c in at.chat_message[3].caption if "Searched for" in c.value]
+    assert searched, "the rewritten question is shown"
 
+    # "New chat" starts an empty one; the first stays saved and listed by its first question.
+    first = at.session_state["open_chat"]["default"]
     at.button(key="new_chat").click().run()
     assert_clean(at)
-    assert len(at.chat_message) == 0
+    assert len(at.chat_message) == 0 and "chat" not in at.query_params
+    listed = at.sidebar.button(key=f"open-chat-{first}")
+    assert plain(listed.label) == LARGEST
+    listed.click().run()
+    assert len(at.chat_message) == 4
 
 
 def _answer_markdown(text: str) -> str:
@@ -100,19 +128,26 @@ def _answer_markdown(text: str) -> str:
     return answer_markdown(text)
 
 
-def test_abstains_plainly_with_the_nearest_passages_and_honours_top_k(use_env, store):
+def test_abstains_once_with_this_questions_passages_folded_and_honours_top_k(use_env, store):
     use_env(store)
     at = start()
+    ask(at, LARGEST)
     at.slider(key="top_k").set_value(2)
+    at.button(key="new_chat").click().run()  # no history: the refusal is this question's own
     ask(at, ABSENT)
     answer = last_answer(at)
     assert answer.abstained
     assistant = at.chat_message[1]
-    assert markdown_of(assistant)[0] == "The documents do not contain the answer."
-    assert "do not hold the answer" in assistant.info[0].value
+    # Said once: the refusal is the one info line, not also the answer text above it.
+    assert [i.value for i in assistant.info] == [_answer_markdown(answer.answer)]
+    assert not [t for t in markdown_of(assistant) if "do not" in t]
     assert len(answer.passages) == 2  # the per-answer top-k reached the chain
-    headings = [t for t in markdown_of(assistant) if "similarity" in t]
+    (folded,) = assistant.expander
+    assert "Closest passages (2)" in folded.label and not folded.proto.expanded
+    headings = [t for t in markdown_of(folded) if "similarity" in t]
     assert len(headings) == 2
+    shown = " ".join(markdown_of(folded))
+    assert "Jupiter" not in shown or any("Jupiter" in p.text for p in answer.passages)
 
 
 def test_upload_ingest_ask_remove_and_switch_knowledge_base(use_env, store):
@@ -120,7 +155,7 @@ def test_upload_ingest_ask_remove_and_switch_knowledge_base(use_env, store):
     at = start()
 
     # Create a knowledge base: it is selected, empty, and greets with what to do.
-    at.text_input(key="new_kb_name").input("volcanoes")
+    at.text_input(key="new_kb_name").input("volcanoes").run()  # "Create" waits for a name
     at.button(key="create_kb").click().run()
     assert_clean(at)
     assert at.session_state["kb_name"] == "volcanoes"
@@ -157,8 +192,9 @@ def test_upload_ingest_ask_remove_and_switch_knowledge_base(use_env, store):
 
     # Remove it: gone from the index, the table and the documents folder.
     at.radio(key="view").set_value("library").run()
-    at.selectbox(key="remove_source").set_value("etna.txt")
+    at.selectbox(key="remove_source").set_value("etna.txt").run()  # nothing is preselected
     at.button(key="remove").click().run()
+    at.button(key="confirm_remove").click().run()  # removing asks first
     assert_clean(at)
     assert any("Removed etna.txt" in plain(s.value) for s in at.success)
     assert not (folder / "etna.txt").exists()
@@ -170,17 +206,21 @@ def test_upload_ingest_ask_remove_and_switch_knowledge_base(use_env, store):
     assert_clean(at)
     assert not at.info and len(at.chat_message) == 0
     assert not at.chat_input(key="question").proto.disabled
+    at.selectbox(key="kb_name").set_value("volcanoes").run()
+    assert len(at.chat_message) == 2  # each knowledge base keeps its own chats
 
 
 def test_bad_knowledge_base_name_shows_the_settings_message(use_env, store):
     use_env(store)
     at = start()
-    at.text_input(key="new_kb_name").input("../etc")
-    at.button(key="create_kb").click().run()
+    at.text_input(key="new_kb_name").input("../etc").run()
     assert_clean(at)
     assert at.session_state["kb_name"] == "default"
-    (message,) = [plain(e.value) for e in at.error]
-    assert "must be 3-63 letters" in message and "Traceback" not in message
+    assert at.button(key="create_kb").disabled  # the name is refused before "Create"
+    message = plain(" ".join(c.value for c in at.caption))
+    # kbqa's words, not the validator's ("kb: … must be 3-63 letters").
+    assert "use only English letters, digits" in message and "Traceback" not in message
+    assert "kb:" not in message and "must be 3-63" not in message
 
 
 def test_empty_store_greets_with_what_to_do(use_env, tmp_path):
@@ -213,12 +253,76 @@ def test_invalid_setting_is_one_sentence(use_env, store, monkeypatch):
     assert message.startswith("kbqa: invalid setting: top_k")
 
 
-def test_interface_in_chinese(use_env, store):
-    use_env(store)
+def test_interface_in_chinese_is_remembered_by_the_server(use_env, tmp_path):
+    use_env(tmp_path / "fresh")
     at = start()
     at.radio(key="ui_lang").set_value("zh").run()
     assert_clean(at)
     assert at.title[0].value == "kbqa — 向你的文档提问"
     assert at.chat_input(key="question").placeholder == "就你的文档提问"
     at.radio(key="view").set_value("library").run()
-    assert "文件" in at.dataframe[-1].value.columns
+    assert "文件" in at.dataframe[-1].value.columns or at.caption
+    # A new browser session (a reload, another tab) opens in Chinese: the server kept it.
+    again = start()
+    assert again.title[0].value == "kbqa — 向你的文档提问"
+    again.radio(key="ui_lang").set_value("en").run()
+    assert start().title[0].value == "kbqa — ask your documents"
+
+
+def test_chats_survive_a_new_session_and_are_renamed_exported_and_deleted(use_env, store):
+    use_env(store)
+    at = start()
+    ask(at, LARGEST)
+    chat_id = at.session_state["open_chat"]["default"]
+    assert saved_chats().get(chat_id) is not None  # on disk, not in the browser
+
+    # A new session with the page's URL (a reload, or the server restarted) opens the chat.
+    again = AppTest.from_file(str(APP), default_timeout=120)
+    again.query_params.update(at.query_params)
+    again.run()
+    assert_clean(again)
+    assert len(again.chat_message) == 2
+    assert plain(markdown_of(again.chat_message[0])[0]) == LARGEST
+    assert again.session_state["open_chat"]["default"] == chat_id
+
+    # Rename: the sidebar lists the new name.
+    again.sidebar.text_input(key=f"chat-title-{chat_id}").input("Planets")
+    again.button(key="rename_chat").click().run()
+    assert saved_chats().get(chat_id).title == "Planets"
+    assert plain(again.sidebar.button(key=f"open-chat-{chat_id}").label) == "Planets"
+
+    # Export: a Markdown file with the question, the answer and its sources.
+    assert again.download_button(key="export_chat").proto.label == "Export as Markdown"
+    exported = export_markdown(saved_chats().get(chat_id), "default")
+    answer = last_answer(again)
+    assert f"## {LARGEST}" in exported and "Sources:" in exported
+    assert f"[1] {answer.citations[0].location}" in exported
+
+    # Delete asks first; cancel keeps it; confirm removes it and opens a new chat.
+    again.button(key="delete_chat").click().run()
+    assert saved_chats().get(chat_id) is not None
+    assert any("cannot be undone" in w.value for w in again.warning)
+    again.button(key="delete_chat_no").click().run()
+    assert saved_chats().get(chat_id) is not None and not again.warning
+    again.button(key="delete_chat").click().run()
+    again.button(key="delete_chat_yes").click().run()
+    assert_clean(again)
+    assert saved_chats().get(chat_id) is None
+    assert len(again.chat_message) == 0 and "chat" not in again.query_params
+    assert not [b for b in again.sidebar.button if b.key == f"open-chat-{chat_id}"]
+
+
+def test_a_citation_opens_the_whole_passage_in_its_text(use_env, store):
+    use_env(store)
+    at = start()
+    ask(at, LARGEST)
+    answer = last_answer(at)
+    view = next(b for b in at.button if b.key and b.key.endswith("-c1-view"))
+    view.click().run()
+    assert_clean(at)
+    source = at.session_state["viewing"]
+    assert source.n == 1 and source.source == answer.citations[0].source
+    shown = " ".join(str(m.value) for m in at.markdown)
+    # The passage marked inside the file's own text, with the text around it.
+    assert f":orange-background[{escape_markdown(source.text)}]" in shown
+    assert "The Solar System" in plain(shown)
