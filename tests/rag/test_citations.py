@@ -153,9 +153,10 @@ def test_citations_are_numbered_in_order_of_first_use():
 
 
 def test_list_markers_go_after_the_item_text_not_the_number():
+    # The passages hold the list numbers too: a marker after "1." would find support there.
     ps = [
-        passage(1, "Install Python 3.11 first."),
-        passage(2, "Then run pip install kbqa in a virtual environment."),
+        passage(1, "Step 1: Install Python 3.11 first."),
+        passage(2, "Step 2: run pip install kbqa in a virtual environment."),
     ]
     numbered = attribute(
         "1. Install Python 3.11 first.\n2. Run pip install kbqa in a virtual environment",
