@@ -190,7 +190,7 @@ def source_card(s: Source, file: Path | None, key: str, lang: str) -> None:
 
 def render_answer(answer: Answer, files: dict[str, Path | None], key: str, lang: str) -> None:
     """An answer with its sources; a refusal said once, its closest passages folded away."""
-    if answer.standalone_question:
+    if answer.standalone_question and answer.standalone_question != answer.question:
         st.caption(
             t(lang, "searched_for", question=escape_markdown_inline(answer.standalone_question))
         )

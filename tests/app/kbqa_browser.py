@@ -231,9 +231,24 @@ def reload(driver: Any, timeout: float = 120) -> None:
     wait_idle(driver, timeout)
 
 
-def show_passage(driver: Any, source: str, timeout: float = 60) -> Any:
-    """Click "Show passage" on the newest answer's first card for ``source`` (unfolding the
-    closest passages of a refusal first); return the viewer dialog once it is drawn."""
+_CARD_BUTTON = """
+const [answer, wanted] = arguments;
+const isView = (b) => b.innerText.trim() === 'Show passage';
+for (const b of [...answer.querySelectorAll('button')].filter(isView)) {
+  // Up to the card: the largest block around the button that holds no other such button.
+  for (let e = b.parentElement; e && e !== answer; e = e.parentElement) {
+    if ([...e.querySelectorAll('button')].filter(isView).length > 1) break;
+    if (e.innerText.includes(wanted)) return b;
+  }
+}
+return null;
+"""
+
+
+def show_passage(driver: Any, *wanted: str, timeout: float = 60) -> Any:
+    """Click "Show passage" on the newest answer's first card whose text holds one of
+    ``wanted`` (tried in order), unfolding a refusal's closest passages first; return the
+    viewer dialog once it is drawn."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -241,16 +256,12 @@ def show_passage(driver: Any, source: str, timeout: float = 60) -> Any:
     for summary in answer.find_elements(By.CSS_SELECTOR, '[data-testid="stExpander"] summary'):
         summary.click()
     time.sleep(0.5)
-    cards = [
-        c
-        for c in answer.find_elements(
-            By.CSS_SELECTOR, '[data-testid="stVerticalBlockBorderWrapper"]'
-        )
-        if source in c.text and "Show passage" in c.text
-    ]
-    if not cards:
-        raise AssertionError(f"no card for {source} in: {answer.text}")
-    cards[-1].find_element(By.XPATH, ".//button[.//p[text()='Show passage']]").click()
+    button = None
+    for text in wanted:
+        button = button or driver.execute_script(_CARD_BUTTON, answer, text)
+    if button is None:
+        raise AssertionError(f"no card for {wanted} in: {answer.text}")
+    button.click()
     dialog = WebDriverWait(driver, timeout).until(
         lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, '[role="dialog"]')), None)
     )
