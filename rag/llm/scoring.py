@@ -138,7 +138,9 @@ def _llamacpp(llm: Any, messages: list[BaseMessage], replies: list[str]) -> floa
         "temperature": 0.0,
         "n_probs": TOP_PROBS,  # llama.cpp's own completion format
         "logprobs": TOP_PROBS,  # the OpenAI completion format
-        "cache_prompt": False,
+        # Keep the prompt's KV in the engine's slot: the answer's request (this prompt plus the
+        # pre-start, cache_prompt on) then reads only the pre-start, not the prompt again.
+        "cache_prompt": True,
     }
     result = llm.server.handle_completions(request)
     candidates = _llamacpp_candidates(result if isinstance(result, dict) else {})
