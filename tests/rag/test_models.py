@@ -152,7 +152,8 @@ def test_default_generator_assembles_verifies_and_answers(tmp_path):
     from rag.llm import load_chat_model
     from tests.conftest import MODEL_CACHE
 
-    settings = Settings(model_cache_dir=MODEL_CACHE, max_new_tokens=12)
+    # transformers explicitly: the conversion is what this test is about, not the probe's choice
+    settings = Settings(model_cache_dir=MODEL_CACHE, max_new_tokens=12, llm_backend="transformers")
     llm = load_chat_model(settings)
     assert verify_converted(converted_dir(PACKAGED_GENERATORS["qwen2.5-coder-0.5b"], MODEL_CACHE))
     reply = llm.invoke([HumanMessage("What is 2+2? Reply with the number only.")]).content
