@@ -233,7 +233,7 @@ def reload(driver: Any, timeout: float = 120) -> None:
 
 _CARD_BUTTON = """
 const [answer, wanted] = arguments;
-const isView = (b) => b.innerText.trim() === 'Show passage';
+const isView = (b) => b.innerText.includes('Show passage');
 for (const b of [...answer.querySelectorAll('button')].filter(isView)) {
   // Up to the card: the largest block around the button that holds no other such button.
   for (let e = b.parentElement; e && e !== answer; e = e.parentElement) {
@@ -261,6 +261,9 @@ def show_passage(driver: Any, *wanted: str, timeout: float = 60) -> Any:
         button = button or driver.execute_script(_CARD_BUTTON, answer, text)
     if button is None:
         raise AssertionError(f"no card for {wanted} in: {answer.text}")
+    # Scrolled to the middle: at the bottom the chat box lies over it.
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    time.sleep(0.3)
     button.click()
     dialog = WebDriverWait(driver, timeout).until(
         lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, '[role="dialog"]')), None)

@@ -102,7 +102,7 @@ def test_question_in_the_browser_gets_a_streamed_answer_with_sources(tmp_path, m
                 (img.get_attribute("naturalWidth"), img.get_attribute("naturalHeight"))
                 for img in dialog.find_elements(By.TAG_NAME, "img")
             ]
-            screenshot(driver, ARTIFACTS / "browser-viewer.png", first_message=0)
+            screenshot(driver, ARTIFACTS / "browser-viewer.png")
             close_dialog(driver)
 
             # The real upload widget: a good file is saved and ingested.
