@@ -145,7 +145,7 @@ def render_page(pdf: Path | bytes, page: int, passage: str, scale: float = 1.5) 
             chr(pdfium_c.FPDFText_GetUnicode(text_page.raw, i) or 32) for i in range(count)
         )
         indices, coverage = matched_indices(text, passage)
-        left, _, _, top = pdf_page.get_cropbox()
+        left, _, _, top = pdf_page.get_bbox()  # the visible box (a missing CropBox is not Letter)
         rotated = pdf_page.get_rotation() % 360 != 0
         chars: list[Box] = []
         for i in indices:

@@ -105,3 +105,17 @@ def test_other_files_show_the_passage_in_its_surrounding_text():
 def test_a_passage_not_in_the_file_is_shown_alone():
     context = surrounding("Nothing to see here.", "Jupiter is the largest planet.")
     assert not context.found and context.passage == "Jupiter is the largest planet."
+
+
+def test_a_page_without_a_crop_box_is_highlighted_where_its_text_is():
+    from fpdf import FPDF
+
+    pdf = FPDF()  # A4 with no CropBox: PDFium's default crop box would be Letter, 50 pt lower
+    pdf.set_font("helvetica", size=12)
+    pdf.add_page()
+    pdf.multi_cell(0, 10, "Saturn has rings. The rings of Saturn are made mostly of water ice.")
+    data = bytes(pdf.output())
+    view = render_page(data, 1, "The rings of Saturn are made mostly of water ice.", scale=1.0)
+    text_page = pdfium.PdfDocument(data)[0].get_textpage()
+    x0, y0, x1, y1 = text_page.get_charbox(0)
+    assert view.highlighted and abs(view.boxes[0][1] - (841.89 - y1)) < 3
