@@ -203,6 +203,12 @@ _EN_HOW_DO = re.compile(
 _EN_AUX = re.compile(
     r"\b(?:does|do|did|is|are|was|can|could|should|will)\s+([\w.+#-]+)(?=\s+\w)", re.I
 )
+# After the auxiliary and a determiner, the words up to the question's final verb.
+_EN_AUX_PHRASE = re.compile(
+    r"\b(?:does|do|did|is|are|was|were|can|could|should|will)\s+(?:a|an|the|my|our|your|this)\s+"
+    r"((?:[\w.+#-]+\s+){0,3}?[\w.+#-]+)\s+\w+$",
+    re.I,
+)
 _ZH_SUBJECT_BEFORE_IS = re.compile(r"^\s*([^，,。？?的把被在]{1,14}?)\s*是")
 _ZH_LEADING = re.compile(r"^\s*([\u4e00-\u9fff]{2,10}?)(?:有|能|可以|会|怎么|为什么|默认|在|要)")
 
@@ -216,6 +222,8 @@ def subject(question: str) -> str | None:
     'a virtual environment in Python'
     >>> subject("How much faster is Python 3.11 than 3.10?"), subject("Debian 12 是哪天发布的？")
     ('Python 3.11', 'Debian 12')
+    >>> subject("What does a sourdough starter need?")
+    'sourdough starter'
     """
     q = question.strip().rstrip("?？ ")
     if detect_language(q) == "zh":
@@ -250,6 +258,9 @@ def subject(question: str) -> str | None:
             return " ".join(run)
     m = _EN_AUX.search(q)
     if m and m.group(1).lower() not in _EN_STOP and not _EN_PRONOUN.fullmatch(m.group(1)):
+        return m.group(1)
+    m = _EN_AUX_PHRASE.search(q)  # "What does a sourdough starter need?" -> "sourdough starter"
+    if m and not _EN_PRONOUN.fullmatch(m.group(1).split()[0]):
         return m.group(1)
     return None
 
