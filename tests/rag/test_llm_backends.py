@@ -235,7 +235,10 @@ def test_llamacpp_answers_through_the_chain(ingested, llamacpp_models):
     answer = stream.answer
     # The 135M test model may name the wrong planet; the answer is checked with Qwen in test_ask.
     assert not answer.abstained and answer.raw_answer
-    assert answer.citations and answer.citations[0].source == "solar.md"
+    # Every sentence went through the citation check: cited (from solar.md) or reported
+    # unsupported (the 135M model's sentence may not be stated by the passage, 0.8 of its words).
+    assert answer.citations or answer.unsupported_sentences
+    assert all(c.source == "solar.md" for c in answer.citations)
     assert kb.ask("What is the boiling point of liquid nitrogen in kelvin?").abstained
 
 
@@ -336,7 +339,10 @@ def test_openai_backend_answers_through_the_chain(ingested, openai_models):
     assert answer.passages[0].source == "solar.md"
     # The 135M test model may name the wrong planet; the answer is checked with Qwen in test_ask.
     assert not answer.abstained and answer.raw_answer
-    assert answer.citations and answer.citations[0].source == "solar.md"
+    # Every sentence went through the citation check: cited (from solar.md) or reported
+    # unsupported (the 135M model's sentence may not be stated by the passage, 0.8 of its words).
+    assert answer.citations or answer.unsupported_sentences
+    assert all(c.source == "solar.md" for c in answer.citations)
 
 
 @pytest.fixture
