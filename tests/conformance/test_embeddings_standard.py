@@ -61,10 +61,10 @@ class TestMiniLM(_Loaded):
     def embeddings_class(self) -> Any:
         return kbqa_embedder
 
-    def test_it_is_the_default_embedder(self, model: Embeddings) -> None:
+    def test_it_loads_through_sentence_transformers(self, model: Embeddings) -> None:
         from langchain_huggingface import HuggingFaceEmbeddings
 
-        assert Settings().embedder == self.alias and isinstance(model, HuggingFaceEmbeddings)
+        assert isinstance(model, HuggingFaceEmbeddings)
         assert len(model.embed_query("planet")) == 384
 
 
@@ -84,6 +84,11 @@ class TestUniversalSentenceEncoder(_Loaded):
     @property
     def embeddings_class(self) -> type[UniversalSentenceEncoderEmbeddings]:
         return UniversalSentenceEncoderEmbeddings
+
+    def test_it_is_the_default_embedder(self, model: Embeddings) -> None:
+        assert Settings().embedder == self.alias
+        assert isinstance(model, UniversalSentenceEncoderEmbeddings)
+        assert len(model.embed_query("planet")) == 512
 
 
 class TestE5SmallUnit(EmbeddingsUnitTests):
