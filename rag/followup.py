@@ -492,8 +492,14 @@ def resolve(
     if not history or not _previous_user_turns(history) or not needs_history(q):
         return done(q, "none")
     referent = find_referent(history)
-    by_rule = rule_rewrite(q, referent, _previous_resolved(history)) if referent else None
+    previous = _previous_resolved(history)
+    by_rule = rule_rewrite(q, referent, previous) if referent else None
     wants_model = mode == "model" or (mode == "auto" and by_rule is None)
+    if by_rule is None and previous:
+        # No subject to borrow ("And the receipts, by when?" after a question with none): the
+        # previous question, as understood, goes along in brackets so its topic stays in reach.
+        flat = previous.strip().rstrip("?？ ")
+        by_rule = f"{q} （{flat}）" if detect_language(q) == "zh" else f"{q} ({flat})"
     if llm is None or not wants_model:
         return done(by_rule or q, "rules" if by_rule else "none", referent)
     model = llm() if callable(llm) and not hasattr(llm, "invoke") else llm

@@ -182,9 +182,15 @@ def test_app_sessions_at_once_share_one_load_of_the_models_and_keep_their_own_ch
     with ThreadPoolExecutor(len(QUESTIONS)) as pool:
         sessions = list(pool.map(session, QUESTIONS))
     assert loads == {"embedder": 1, "generator": 1}, loads
-    for at, question in zip(sessions, QUESTIONS, strict=True):
+    from app.chats import ChatStore
+    from rag.settings import Settings
+
+    saved = ChatStore(Settings(persist_dir=store, kb="default").kb_dir / "chats.json")
+    opened = [at.session_state["open_chat"]["default"] for at in sessions]
+    assert len(set(opened)) == len(QUESTIONS)  # each session its own chat
+    for at, question, chat_id in zip(sessions, QUESTIONS, opened, strict=True):
         assert not at.exception, [e.value for e in at.exception]
-        chat = at.session_state["chats"]["default"]
+        chat = saved.get(chat_id).messages
         assert [m.text for m in chat if m.role == "user"] == [question]
         assert chat[-1].role == "assistant" and chat[-1].answer is not None
         assert chat[-1].answer.question == question

@@ -230,8 +230,9 @@ def test_tiny_dataset_holds_out_articles_and_matches_gold_paragraphs(
     for row in result.rows:
         assert (row.gold_source in held_files) is (not row.answerable)
         if row.answerable:
-            # Each paragraph is its own chunk and every chunk is retrieved: exactly one is gold.
-            assert sum(r["gold"] for r in row.retrieved) == 1 and row.hit_rank is not None
+            # Each paragraph is its own chunk and every chunk is retrieved: one is gold, and the
+            # document card too when the paragraph opens its article (the card quotes it).
+            assert 1 <= sum(r["gold"] for r in row.retrieved) <= 2 and row.hit_rank is not None
             assert row.doc_rank is not None and row.doc_rank <= row.hit_rank
         else:
             assert row.hit_rank is None and row.doc_rank is None

@@ -312,3 +312,13 @@ def test_the_cli_shows_how_a_follow_up_was_understood(capsys):
     kb = ChainKB(AnswerChain(KeywordSearch([TRAVEL]), counting_chat("45 days [1].")))
     _answer(kb, "Within how many days must receipts be uploaded?", history, args)
     assert "understood as" not in capsys.readouterr().out  # a question that stood on its own
+
+
+def test_a_follow_up_with_no_subject_to_borrow_keeps_the_previous_question_in_reach():
+    history = [
+        ("user", "Which class must I fly on flights under six hours?"),
+        ("assistant", "Economy."),
+    ]
+    r = resolve("And the receipts, by when?", history, mode="rules")
+    assert r.rewritten and r.model_calls == 0
+    assert r.question.startswith("And the receipts, by when?") and "six hours" in r.question

@@ -145,7 +145,7 @@ def scripted(tmp_path, models, monkeypatch, hostile):
         embeddings = models.embeddings  # the session's, loaded before the loader is replaced
         monkeypatch.setattr(rag.llm, "load_chat_model", lambda settings: fake)
         monkeypatch.setattr(rag.models, "load_embedder", lambda settings: embeddings)
-        kb = KnowledgeBase(**SMALL, persist_dir=tmp_path / "store", top_k=2)
+        kb = KnowledgeBase(**SMALL, persist_dir=tmp_path / "store", top_k=3)
         assert kb.ingest(hostile).ok
         return kb, fake
 
@@ -174,7 +174,7 @@ def test_sources_are_the_retrieved_passages_whatever_the_model_names(scripted, h
     assert "ignore previous instructions" in fake.prompts[-1]
     assert SECRET.strip() not in fake.prompts[-1]
     assert answer.raw_answer == OBEYING
-    # ...yet the sources are the two retrieved passages, and [7], [3], [9] are gone.
+    # ...yet the sources are the retrieved passages, and the markers it wrote are gone.
     check_sources(answer, expected)
     assert not re.search(r"\[[379]\]", answer.answer)
     # Cited by kbqa's word overlap with the passages: an echo of the injected text is cited to
@@ -209,7 +209,7 @@ def test_stream_of_an_obeying_model_is_only_text(scripted, hostile):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_the_real_small_model_reading_injected_documents_only_answers(make_kb, hostile):
-    kb = make_kb(top_k=2)
+    kb = make_kb(top_k=3)
     assert kb.ingest(hostile).ok
     _ = kb.llm  # loading the model opens its cache (and a lock file); answering must not
     kb.ask("What does a sourdough starter need every day?")  # lazy imports happen here
@@ -241,7 +241,7 @@ def test_the_app_shows_injected_markup_as_text(tmp_path, models, monkeypatch, ho
     embeddings = models.embeddings
     monkeypatch.setattr(rag.llm, "load_chat_model", lambda settings: fake)
     monkeypatch.setattr(rag.models, "load_embedder", lambda settings: embeddings)
-    env = app_environment(tmp_path / "store", KBQA_TOP_K="2", KBQA_MAX_NEW_TOKENS="31")
+    env = app_environment(tmp_path / "store", KBQA_TOP_K="3", KBQA_MAX_NEW_TOKENS="31")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     kb = KnowledgeBase(models=models, **{**SMALL, "persist_dir": tmp_path / "store"})
@@ -261,7 +261,10 @@ def test_the_app_shows_injected_markup_as_text(tmp_path, models, monkeypatch, ho
         get_kb.clear()
     assert not at.exception, [e.value for e in at.exception]
     assert fake.prompts and "ignore previous instructions" in fake.prompts[-1]
-    answer = at.session_state["chats"]["default"][-1].answer
+    from app.chats import ChatStore
+
+    chats = ChatStore(kb.settings.kb_dir / "chats.json")
+    answer = chats.get(at.session_state["open_chat"]["default"]).messages[-1].answer
     assert answer is not None and answer.raw_answer == OBEYING
     page = [m for m in at.markdown] + list(at.caption)
     bodies = [m.value for m in page]

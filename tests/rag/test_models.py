@@ -105,7 +105,9 @@ def test_larger_model_parts_are_sized_when_installed():
 @pytest.mark.slow
 def test_embedder_loads_offline_and_embeds(models):
     vectors = models.embeddings.embed_documents(["kbqa runs locally", "kbqa 在本地运行"])
-    assert len(vectors) == 2 and len(vectors[0]) == 384
+    from rag.registry import EMBEDDERS
+
+    assert len(vectors) == 2 and len(vectors[0]) == EMBEDDERS[models.settings.embedder].dims
     assert abs(sum(v * v for v in vectors[0]) - 1.0) < 1e-3  # normalised
 
 
