@@ -79,6 +79,7 @@ _RAW_MARKER = re.compile(r"\[(\d+)\]")
 _ANSWER_SPECIAL = re.compile(r"([\\\[\]<>$:&~])")
 # "1[4]. Efficiency": a sentence splitter took "1." for a sentence and cited it.
 _NUMBER_MARKERS = re.compile(r"^(\s*\d+)((?:\s*\[\d+\])+)\s*([.)、．])\s*")
+_HEADING = re.compile(r"^(\s*)#{1,6}\s*")
 _ROW_END_MARKERS = re.compile(r"\|((?:\s*\[\d+\])+)\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s")
@@ -94,7 +95,13 @@ def place_markers(line: str) -> str:
     '2) Speed[2][1]'
     >>> place_markers("| Mars | red |[3]")
     '| Mars | red [3] |'
+
+    A heading mark copied from a document or a code comment reads as text, not a heading:
+
+    >>> place_markers("# 1[1].配置模型路径和参数[3]")
+    '1. 配置模型路径和参数[3][1]'
     """
+    line = _HEADING.sub(r"\1", line, count=1)
     m = _NUMBER_MARKERS.match(line)
     if m:
         rest = line[m.end() :].rstrip()
