@@ -251,10 +251,7 @@ class AnswerStream:
         raw = prompts.strip_prefill(raw, lang)
         if probe is not None:
             dont_know = probe.value
-        # An answer that only repeats the question says nothing: a refusal, not an answer.
-        model_refused = (
-            not raw or prompts.is_refusal(raw) or prompts.echoes_question(raw, self.question)
-        )
+        model_refused = not raw or prompts.is_refusal(raw)
         attributed = attribute(
             "" if model_refused else raw, passages, chain.citation_threshold, question=query
         )

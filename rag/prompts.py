@@ -12,8 +12,6 @@ Measured in docs/evaluation.md, "Sentences, lists and checked citations".
 
 from __future__ import annotations
 
-import re
-
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from rag.types import Passage
@@ -114,16 +112,3 @@ def condense_messages(
 def is_refusal(text: str) -> bool:
     low = text.lower()
     return any(phrase in low for phrase in DONT_KNOW)
-
-
-def echoes_question(answer: str, question: str) -> bool:
-    """Whether the answer only repeats the question (the 0.5B model sometimes does, in Chinese).
-
-    >>> echoes_question("本地部署大语言模型如何保护数据隐私？", "本地部署大语言模型如何保护数据隐私？")
-    True
-    >>> echoes_question("Receipts are due within 45 days.", "When are receipts due?")
-    False
-    """
-    a = re.sub(r"[\W_]+", "", answer.lower())
-    q = re.sub(r"[\W_]+", "", question.lower())
-    return bool(a) and a in q

@@ -106,14 +106,6 @@ def test_model_refusal_is_an_abstention():
     assert answer.abstained and answer.answer == prompts.REFUSAL["en"]
 
 
-def test_an_answer_that_only_repeats_the_question_is_a_refusal():
-    question = "本地部署大语言模型如何保护数据隐私？"
-    chain = AnswerChain(FakeSearch([JUPITER]), chat(question))
-    answer = chain.ask(question)
-    assert answer.abstained and answer.answer == prompts.REFUSAL["zh"]
-    assert answer.answerability["model_refused"] == 1.0
-
-
 def test_options_reach_the_search_and_the_model():
     search = FakeSearch([JUPITER, YEAST])
     model = chat("Jupiter is the largest planet.", cls=RecordingChat)
