@@ -63,14 +63,19 @@ def test_embedded_text_holds_title_and_heading_path_while_stored_text_is_origina
     assert passages and all("›" not in p.text for p in passages)
 
 
-def test_keyword_search_finds_a_chunk_by_its_heading_word_alone(
-    tmp_path: Path, kb: KnowledgeBase
-) -> None:
+def _handbook_ingested(tmp_path: Path, kb: KnowledgeBase) -> dict[str, str]:
+    """The handbook ingested into ``kb``: its stored chunk texts by chunk id."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "ops.html").write_text(HANDBOOK, encoding="utf-8")
     kb.ingest(docs)
-    texts = {cid: text for cid, text, _ in _stored(kb)}
+    return {cid: text for cid, text, _ in _stored(kb)}
+
+
+def test_keyword_search_finds_a_chunk_by_its_heading_word_alone(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    texts = _handbook_ingested(tmp_path, kb)
     hits = {cid for cid, _ in kb.keyword.search("retention", k=50)}
     silent = [cid for cid, text in texts.items() if "Entry 11" in text]
     assert silent and "retention" not in texts[silent[0]].lower()
@@ -80,11 +85,7 @@ def test_keyword_search_finds_a_chunk_by_its_heading_word_alone(
 def test_title_and_page_are_embedded_but_not_keyword_indexed(
     tmp_path: Path, kb: KnowledgeBase
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "ops.html").write_text(HANDBOOK, encoding="utf-8")
-    kb.ingest(docs)
-    texts = {cid: text for cid, text, _ in _stored(kb)}
+    texts = _handbook_ingested(tmp_path, kb)
     # The title on every chunk would match them all alike: only the chunks that say it match.
     hits = {cid for cid, _ in kb.keyword.search("handbook", k=50)}
     assert hits == {cid for cid, text in texts.items() if "Handbook" in text}

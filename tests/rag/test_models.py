@@ -163,13 +163,16 @@ def test_default_generator_assembles_verifies_and_answers(tmp_path):
 
 
 def test_models_command_reports_readiness(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "models", "--json"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "", "KBQA_MODEL_CACHE_DIR": str(tmp_path), "HOME": str(tmp_path)},
-        timeout=600,
-    )
+    def models_json():
+        return subprocess.run(
+            [sys.executable, "-m", "rag.cli", "models", "--json"],
+            capture_output=True,
+            text=True,
+            env={"PATH": "", "KBQA_MODEL_CACHE_DIR": str(tmp_path), "HOME": str(tmp_path)},
+            timeout=600,
+        )
+
+    out = models_json()
     rows = json.loads(out.stdout)
     assert [r["role"] for r in rows] == ["embedder", "generator"]
     assert rows[0]["ready"] and rows[1]["ready"]
@@ -183,13 +186,7 @@ def test_models_command_reports_readiness(tmp_path):
         ["transformers", "llamacpp"],
         lambda b, n: probe.Measurement(b, n, 300.0, 30.0 if b == "transformers" else 20.0),
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "models", "--json"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "", "KBQA_MODEL_CACHE_DIR": str(tmp_path), "HOME": str(tmp_path)},
-        timeout=600,
-    )
+    out = models_json()
     generator = json.loads(out.stdout)[1]
     assert generator["backend"] == "transformers" and "chose transformers" in generator["probe"]
     assert "first load converts" in generator["detail"]
