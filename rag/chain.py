@@ -249,6 +249,9 @@ class AnswerStream:
         raw = raw.strip()
         # Without the pre-start the answer reads as a sentence of its own: capitalised.
         raw = prompts.strip_prefill(raw, lang)
+        # A sentence that only repeats the question states nothing (the 0.5B model opens with
+        # the question now and then): it is not shown, cited or counted as unsupported.
+        raw = prompts.drop_echoes(raw, self.question)
         if probe is not None:
             dont_know = probe.value
         model_refused = not raw or prompts.is_refusal(raw)

@@ -12,8 +12,11 @@ Measured in docs/evaluation.md, "Sentences, lists and checked citations".
 
 from __future__ import annotations
 
+import re
+
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from rag.text import split_sentences
 from rag.types import Passage
 
 DONT_KNOW_REPLY = {"en": "I don't know.", "zh": "我不知道。"}
@@ -112,3 +115,37 @@ def condense_messages(
 def is_refusal(text: str) -> bool:
     low = text.lower()
     return any(phrase in low for phrase in DONT_KNOW)
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def drop_echoes(answer: str, question: str) -> str:
+    """The answer without the sentences that only repeat the question.
+
+    The 0.5B model sometimes opens with the question itself ("Zoo throws an error about my
+    duplicate timestamps when merging - which function is complaining? Merge.zoo", realistic set
+    q298); such a sentence states nothing. An answer that is nothing but the question is left
+    as it is (the citation check and the refusal decision judge it).
+
+    >>> drop_echoes("Which function is complaining? Merge.zoo.", "Which function is complaining?")
+    'Merge.zoo.'
+    >>> drop_echoes("Yes. Receipts are due in 45 days.", "Are receipts due? Yes or no")
+    'Yes. Receipts are due in 45 days.'
+    """
+    asked = _letters(question)
+    lines = []
+    for line in answer.split("\n"):
+        kept = [
+            s
+            for s in split_sentences(line)
+            if not (len(_letters(s)) >= max(8, len(asked) // 2) and _letters(s) in asked)
+        ]
+        if len(kept) == len(split_sentences(line)):
+            lines.append(line)
+        elif kept:
+            joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in line[:50]) else " "
+            lines.append(joiner.join(kept))
+    out = "\n".join(lines).strip()
+    return out if out else answer

@@ -171,3 +171,16 @@ def test_stop_string_split_over_pieces_is_cut():
 def test_unusable_question_is_refused_before_anything_runs(question):
     with pytest.raises(QuestionError):
         AnswerChain(FakeSearch([JUPITER]), never_loaded).stream(question)
+
+
+def test_a_sentence_repeating_the_question_is_dropped_from_the_answer():
+    # Realistic set q298: the 0.5B model opened its answer with the question itself.
+    question = "Which planet is the largest planet in the Solar System?"
+    answer = AnswerChain(
+        FakeSearch([JUPITER]), chat(f"{question} Jupiter is the largest planet.")
+    ).ask(question)
+    assert answer.answer == "Jupiter is the largest planet[1]."
+    assert answer.unsupported_sentences == [] and not answer.abstained
+    # An answer that is only the question is left to the citation check and the decision.
+    only = AnswerChain(FakeSearch([JUPITER]), chat(question)).ask(question)
+    assert only.raw_answer == question
