@@ -25,12 +25,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rag.text import detect_language
+from rag.types import Passage
 
 History = Sequence[tuple[str, str]]  # (role "user" | "assistant", text)
 Mode = Literal["rules", "model", "auto"]
@@ -157,10 +158,10 @@ def needs_history(question: str) -> bool:
     False
     """
     q = question.strip()
+    if re.search(r"呢\s*[？?]?\s*$", q):  # "那中文呢？", "EasyOCR 呢？"
+        return True
     if detect_language(q) == "zh":
         if _ZH_REFERRING.search(q) or _ZH_ELLIPTIC_START.match(q):
-            return True
-        if re.search(r"呢\s*[？?]?\s*$", q):
             return True
         has_latin = bool(re.search(r"[A-Za-z]{2,}", q))
         han = re.findall(r"[\u4e00-\u9fff]", _ZH_QUESTION_WORDS.sub("", q))
@@ -274,6 +275,63 @@ def _possessive(name: str, lang: str) -> str:
     return f"{name}'" if name.endswith("s") and not name.endswith("'s") else f"{name}'s"
 
 
+_PREPS = (
+    "in|on|for|with|at|from|under|by|without|during|inside|via|over|through|into|to|behind|after|"
+    "before"
+)
+_EN_FRAGMENT_OPEN = re.compile(
+    r"^\s*(?:(?:and|but|or|so|also|then)\b\s*,?\s*)?(?:(?:what|how) about\s+)?", re.I
+)
+_EN_PP_FRAGMENT = re.compile(rf"^({_PREPS})\s+([^?？]+?)\s*[?？]?\s*$", re.I)
+_EN_CLAUSE_WORD = re.compile(
+    r"\b(what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|"
+    r"should|would|will|may|must|has|have)\b",
+    re.I,
+)
+# he/his/she/her point to a person the previous answer named (an author), not to the document
+# or tool the previous question was about: a referent that is not a name of two or three
+# capitalised words ("Ian Murdock") is not put in their place.
+_EN_PERSONAL = {"he", "him", "his", "she", "her", "hers"}
+_PERSON_NAME = re.compile(r"[A-Z][a-z]+(?: [A-Z][a-z]+){1,2}")
+# A Chinese follow-up with a question word of its own asks its own question; one without
+# ("要是命令根本找不到呢？", "那中文呢？") asks the previous question again about something else.
+_ZH_ASKS = re.compile(r"什么|哪|多少|几|怎么|怎样|如何|为什么|谁|吗|是否|能否|是不是|有没有|能不能")
+
+
+def _flat(context: str) -> str:
+    """A resolved question as one clause: its bracketed context joined by a comma, no "?"."""
+    return re.sub(r"\s*[?？]\s*[(（](.*)[)）]\s*$", r", \1", context.strip()).rstrip("?？ ")
+
+
+def _contrast(question: str, context: str) -> str | None:
+    """A prepositional fragment ("What about on Windows?", "And in Python 3.12?") put into the
+    previous question in place of its phrase with the same preposition, or added to it; None
+    when the follow-up is not such a fragment.
+
+    >>> _contrast("What about on Windows?", "How do I activate a venv on Unix?")
+    'How do I activate a venv on Windows?'
+    >>> _contrast("And for superusers?", "How many connections are kept?")
+    'How many connections are kept for superusers?'
+    """
+    rest = _EN_FRAGMENT_OPEN.sub("", question.strip(), count=1)
+    m = _EN_PP_FRAGMENT.match(rest)
+    if not m or _EN_CLAUSE_WORD.search(rest) or len(rest.split()) > 6:
+        return None
+    phrase = f"{m.group(1)} {m.group(2)}"
+    frame = _flat(context)
+    slot = re.search(
+        rf"\b{m.group(1)}\s+(?!(?:{_PREPS})\b)\w[^?,]*?(?=\s+(?:{_PREPS})\b|[?,]|$)", frame, re.I
+    )
+    if slot:
+        old = slot.group(0).split(maxsplit=1)[1]
+        # "And in 3.12?" after "…in Python 3.11?": only the version changes.
+        named = re.fullmatch(r"(.+?)\s+v?\d[\w.]*", old)
+        if named and re.fullmatch(r"v?\d[\w.]*", m.group(2)):
+            phrase = f"{m.group(1)} {named.group(1)} {m.group(2)}"
+        return f"{frame[: slot.start()]}{phrase}{frame[slot.end() :]}?"
+    return f"{frame} {phrase}?"
+
+
 def rule_rewrite(question: str, referent: str, context: str | None = None) -> str:
     """``question`` with ``referent`` put where its first pronoun was, or added to it.
 
@@ -307,13 +365,21 @@ def rule_rewrite(question: str, referent: str, context: str | None = None) -> st
                     repl += " "
                 return body.replace(pronoun, repl, 1).replace("  ", " ")
         spaced = f" {referent} " if re.search(r"[A-Za-z0-9]", referent) else referent
-        return f"关于{spaced.rstrip()}，{body}"
+        about = f"关于{spaced.rstrip()}，{body}"
+        if context and not _ZH_ASKS.search(body) and re.search(r"呢\s*[？?]?\s*$", body):
+            # "要是命令根本找不到呢？" after "那退出码是多少？": the previous question goes along.
+            return f"{about}（{re.sub(r'^关于[^，]*，', '', _flat(context))}）"
+        return about
+    if context:
+        contrasted = _contrast(q, context)
+        if contrasted:
+            return contrasted
     body = _EN_STRIP_START.sub("", q, count=1)
     body = body[:1].upper() + body[1:]
     if referent.lower() in body.lower():
         return body
     m = _EN_PRONOUN.search(body)
-    if m:
+    if m and (m.group(1).lower() not in _EN_PERSONAL or _PERSON_NAME.fullmatch(referent)):
         word = m.group(1).lower()
         if word in ("its", "their", "his", "theirs", "hers"):
             repl = _possessive(referent, "en")
@@ -326,9 +392,86 @@ def rule_rewrite(question: str, referent: str, context: str | None = None) -> st
     if m:
         return body[: m.start()] + referent + body[m.end() :]
     if context and referent.lower() in context.lower():
-        flat = re.sub(r"\s*[?？]\s*\((.*)\)\s*$", r", \1", context.strip()).rstrip("?？ ")
-        return f"{body} ({flat})"
+        return f"{body} ({_flat(context)})"
     return f"{body} ({referent})"
+
+
+# "the second one", "the last one", 第二个, 最后一种: an item of the list the previous answer gave.
+_EN_ORDINAL = re.compile(
+    r"\bthe (first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last)"
+    r"(?: one| item| option| of them| on the list)?\b",
+    re.I,
+)
+_ZH_ORDINAL = re.compile(
+    r"第\s*([一二三四五1-5])\s*(?:个|种|款|项|条|位)|最后一(?:个|种|款|项|条|位)"
+)
+_ORDINALS = {
+    **dict.fromkeys(("first", "1st", "一", "1"), 0),
+    **dict.fromkeys(("second", "2nd", "二", "2"), 1),
+    **dict.fromkeys(("third", "3rd", "三", "3"), 2),
+    **dict.fromkeys(("fourth", "4th", "四", "4"), 3),
+    **dict.fromkeys(("fifth", "5th", "五", "5"), 4),
+}
+_LIST_LINE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)、]|[（(]\d{1,2}[)）])\s*(\S.*)$", re.M)
+_MARKERS = re.compile(r"\s*\[\d+\]|\*\*|__|`")
+# "The authors are A and B.", "支持 A、B 和 C。": the enumeration after the last cue of a sentence.
+_ENUM_CUE = re.compile(
+    r"(?:\b(?:are|is|include|includes|were|was)\b|[:：]|是|有|包括|包含|支持)\s*"
+)
+_ENUM_SPLIT = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|、|，|\band\b|\bor\b|以及|和|与|或)\s*")
+
+
+def answer_items(answer: str) -> list[str]:
+    """The items of the list an answer gives: its list lines, or else the enumeration in its
+    first sentence. Citation markers and emphasis are dropped; an item stops at its first colon.
+
+    >>> answer_items("The engines are:\\n1. **Tesseract**: Google's [1]\\n2. EasyOCR [2]")
+    ['Tesseract', 'EasyOCR']
+    >>> answer_items("The authors are Achim Zeileis and Gabor Grothendieck [1].")
+    ['Achim Zeileis', 'Gabor Grothendieck']
+    >>> answer_items("它支持 FAISS、Chroma 和 Milvus[1]。"), answer_items("It is 5432 [1].")
+    (['FAISS', 'Chroma', 'Milvus'], [])
+    """
+    text = _MARKERS.sub("", answer)
+    lines = [
+        re.split(r"\s*[:：]\s", m.group(1))[0].strip(" .。") for m in _LIST_LINE.finditer(text)
+    ]
+    if len([x for x in lines if x]) >= 2:
+        return [x for x in lines if x]
+    first = re.split(r"(?<=[.!?])\s+|(?<=[。！？])", text.strip())[0].rstrip(" .。!！")
+    cues = list(_ENUM_CUE.finditer(first))
+    tail = first[cues[-1].end() :] if cues else first
+    items = [x.strip(" .。") for x in _ENUM_SPLIT.split(tail) if x.strip(" .。")]
+    # Names, not clauses: short items, joined by "and"/和/、 or three of them at least.
+    joined = re.search(r"\band\b|\bor\b|和|与|或|以及|、", tail) or len(items) >= 3
+    if len(items) < 2 or not joined or any(len(x.split()) > 4 or len(x) > 30 for x in items):
+        return []
+    return items
+
+
+def resolve_ordinal(question: str, history: History) -> str | None:
+    """``question`` with "the second one" (第二个) replaced by that item of the list in the last
+    answer, or None when it names no such item.
+
+    >>> h = [("user", "Who wrote zoo?"), ("assistant", "Achim Zeileis and Gabor Grothendieck [1].")]
+    >>> resolve_ordinal("Which university is the first one at?", h)
+    'Which university is Achim Zeileis at?'
+    """
+    answers = [text for role, text in history if role == "assistant"]
+    items = answer_items(answers[-1]) if answers else []
+    if not items:
+        return None
+    m = _EN_ORDINAL.search(question) or _ZH_ORDINAL.search(question)
+    if not m:
+        return None
+    word = (m.group(1) or "").lower() if m.lastindex else ""
+    index = -1 if not word or word == "last" else _ORDINALS.get(word)
+    if index is None or index >= len(items):
+        return None
+    item = items[index]
+    if detect_language(question) == "zh" and re.search(r"[A-Za-z0-9]$", item):
+        item += " "
+    return (question[: m.start()] + item + question[m.end() :]).replace("  ", " ")
 
 
 def _previous_user_turns(history: History) -> list[str]:
@@ -491,6 +634,12 @@ def resolve(
 
     if not history or not _previous_user_turns(history) or not needs_history(q):
         return done(q, "none")
+    ordinal = resolve_ordinal(q, history)
+    if ordinal is not None:
+        # "Which university is the first one at?" after an answer listing the authors.
+        if not needs_history(ordinal):
+            return done(ordinal, "rules")
+        q = ordinal
     referent = find_referent(history)
     previous = _previous_resolved(history)
     by_rule = rule_rewrite(q, referent, previous) if referent else None
@@ -507,3 +656,87 @@ def resolve(
     if validate_rewrite(candidate, q, history) is None:
         return done(candidate, "model", referent, 1)
     return done(by_rule or q, "rules-fallback" if by_rule else "none", referent, 1)
+
+
+# --- searching for a follow-up ------------------------------------------------------------------
+
+
+class Search(Protocol):
+    """What a follow-up is searched with (``rag.chain.PassageSearch``'s ``retrieve``)."""
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        top_k: int | None = None,
+        sources: Sequence[str] | None = None,
+        hybrid: bool | None = None,
+    ) -> list[Passage]: ...
+
+
+# The previous question's best document is searched again with the follow-up; its passages are
+# fused with the open search by reciprocal rank (the constant of rag.retrieval's fusion).
+PRIOR_RRF_K = 60
+
+
+def previous_question(history: History) -> str | None:
+    """The last user question of ``history`` as it was understood (its own follow-up resolved).
+
+    >>> previous_question([("user", "What does pg_dump do?"), ("user", "Does it block?")])
+    'Does pg_dump block?'
+    """
+    return _previous_resolved(history)
+
+
+def retrieve_with_history(
+    search: Search,
+    followup: FollowUp,
+    history: History,
+    *,
+    top_k: int | None = None,
+    sources: Sequence[str] | None = None,
+    hybrid: bool | None = None,
+) -> list[Passage]:
+    """The passages for a question asked in a chat: a follow-up leans to the previous question's
+    document, a question that stood on its own is searched exactly as alone.
+
+    A follow-up is usually about the document the previous turn read ("Does it block other
+    users?" after "What does pg_dump do?"), but its rewritten question may still rank another
+    file first. So the previous question (as understood) is searched, its first passage's file
+    is searched again with the follow-up, and that list is fused with the open search by
+    reciprocal rank: a passage both find rises, a passage of another file still takes its
+    place when the open search ranks it above the previous file's ones. No model call; two
+    more searches. A search the user restricted to files (``sources``) is left as it is.
+    """
+    # Options the caller left unset are not passed: an eval target's ``retrieve`` takes top_k only.
+    extra: dict[str, Any] = {"hybrid": hybrid} if hybrid is not None else {}
+    query = followup.question
+    if sources is not None:
+        return search.retrieve(query, top_k=top_k, sources=sources, **extra)
+    passages = search.retrieve(query, top_k=top_k, **extra)
+    if not followup.rewritten or not passages:
+        return passages
+    previous = previous_question(history)
+    before = search.retrieve(previous, top_k=1, **extra) if previous else []
+    if not before:
+        return passages
+    within = search.retrieve(query, top_k=top_k, sources=[before[0].source], **extra)
+    return fuse_rankings([passages, within], len(passages))
+
+
+def fuse_rankings(rankings: Sequence[Sequence[Passage]], top_k: int) -> list[Passage]:
+    """Reciprocal-rank fusion of passage lists by chunk id, renumbered from 1; ties keep the
+    first list's order.
+
+    >>> a = [Passage(1, "x", "a.md", None, "", 1.0), Passage(2, "y", "b.md", None, "", 0.9)]
+    >>> [p.chunk_id for p in fuse_rankings([a, a[1:]], 2)]
+    ['y', 'x']
+    """
+    scores: dict[str, float] = {}
+    first: dict[str, Passage] = {}
+    for ranking in rankings:
+        for rank, passage in enumerate(ranking, start=1):
+            scores[passage.chunk_id] = scores.get(passage.chunk_id, 0.0) + 1 / (PRIOR_RRF_K + rank)
+            first.setdefault(passage.chunk_id, passage)
+    order = sorted(first, key=lambda cid: -scores[cid])  # stable: first seen first on ties
+    return [replace(first[cid], n=i) for i, cid in enumerate(order[:top_k], start=1)]

@@ -158,9 +158,13 @@ def test_an_elliptic_english_follow_up_borrows_the_previous_question_it_continue
         ("user", "How do I create a virtual environment in Python?"),
         ("user", "How do I activate it on Unix?"),
     ]
+    # The fragment takes the place of the previous question's phrase with the same preposition.
     assert resolve("What about on Windows?", history).question == (
-        "What about on Windows? (How do I activate a virtual environment in Python on Unix)"
+        "How do I activate a virtual environment in Python on Windows?"
     )
+    history = [("user", "What's new in Python 3.11?"), ("assistant", "Faster CPython.")]
+    assert resolve("And in 3.12?", history).question == "What's new in Python 3.12?"
+    assert resolve("And for Windows?", history).question == "What's new in Python 3.11 for Windows?"
 
 
 # --- the model's rewrite, validated --------------------------------------------------------
@@ -212,7 +216,8 @@ def test_a_follow_up_naming_no_topic_reaches_the_right_document_only_through_its
     model = counting_chat("Zejiang Shen wrote it [1].")
     history = [("user", "What is the LayoutParser toolkit for?"), ("assistant", "Layouts [1].")]
     answer = AnswerChain(search, model).ask("Who wrote it?", history=history)
-    assert search.queries == ["Who wrote LayoutParser?"]
+    # the follow-up as rewritten; then the previous question and the follow-up in its file
+    assert search.queries[0] == "Who wrote LayoutParser?" and "Who wrote it?" not in search.queries
     assert answer.passages[0].source == "layoutparser.pdf"  # "Who wrote it?" alone: travel.md
     assert answer.standalone_question == "Who wrote LayoutParser?"
     assert len(model.calls) == 1 and "rewrite" in answer.timings  # the answer only
@@ -322,3 +327,71 @@ def test_a_follow_up_with_no_subject_to_borrow_keeps_the_previous_question_in_re
     r = resolve("And the receipts, by when?", history, mode="rules")
     assert r.rewritten and r.model_calls == 0
     assert r.question.startswith("And the receipts, by when?") and "six hours" in r.question
+
+
+# --- phenomena: contrast, persons, Chinese ellipsis, list items -------------------------------
+
+UNIX = Passage(6, "f", "venv-unix.md", None, "Activate a virtual environment on Unix: source bin/activate.", 1.0)  # fmt: skip
+WINDOWS = Passage(7, "g", "venv-windows.md", None, "On Windows, activate a virtual environment with Scripts\\activate.bat.", 1.0)  # fmt: skip
+
+
+def test_what_about_replaces_the_contrasted_phrase_instead_of_adding_the_old_one():
+    """The old rewrite kept "on Unix" in the query, which then found the Unix page."""
+    search = KeywordSearch([UNIX, WINDOWS])
+    history = [
+        ("user", "How do I create a virtual environment in Python?"),
+        ("assistant", "python3 -m venv env [1]."),
+        ("user", "How do I activate it on Unix?"),
+        ("assistant", "source env/bin/activate [1]."),
+    ]
+    model = counting_chat("Scripts\\activate.bat [1].")
+    answer = AnswerChain(search, model).ask("What about on Windows?", history=history)
+    assert answer.standalone_question == (
+        "How do I activate a virtual environment in Python on Windows?"
+    )
+    assert "Unix" not in search.queries[0]
+    assert answer.passages[0].source == "venv-windows.md"
+
+
+def test_he_and_his_point_to_a_person_not_to_the_document_asked_about():
+    history = [("user", "Who are the authors of the zoo paper?"), ("assistant", "")]
+    r = resolve("And what's his email address?", history)
+    assert "zoo paper's" not in r.question and "his email" in r.question
+    assert "the zoo paper" in r.question  # the topic still goes along, in brackets
+    history = [("user", "Who is Ian Murdock?"), ("assistant", "Debian's founder [1].")]
+    assert resolve("What's his email address?", history).question == (
+        "What's Ian Murdock's email address?"
+    )
+
+
+def test_a_chinese_ellipsis_without_its_own_question_word_carries_the_previous_question():
+    history = [("user", "timeout 超时以后默认给命令发什么信号？"), ("user", "那退出码是多少？")]
+    assert resolve("要是命令根本找不到呢？", history).question == (
+        "关于 timeout，要是命令根本找不到呢？（退出码是多少）"
+    )
+    # one with its own question word asks its own question: nothing carried
+    assert resolve("那在 Mac 上怎么装？", history).question == "关于 timeout，在 Mac 上怎么装？"
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "expected"),
+    [
+        ("The authors are Achim Zeileis and Gabor Grothendieck [1].",
+         "Which university is the first one at?", "Which university is Achim Zeileis at?"),
+        ("Supported engines:\n1. **Tesseract**: by Google [1]\n2. EasyOCR [2]\n3. PaddleOCR [2]",
+         "Who makes the second one?", "Who makes EasyOCR?"),
+        ("Tesseract, EasyOCR and PaddleOCR [1].", "Is the last one free?", "Is PaddleOCR free?"),
+    ],
+)  # fmt: skip
+def test_the_second_one_is_the_second_item_of_the_last_answer(answer, question, expected):
+    history = [("user", "Which OCR engines does LayoutParser support?"), ("assistant", answer)]
+    r = resolve(question, history)
+    assert (r.question, r.rewritten, r.model_calls) == (expected, True, 0)
+
+
+def test_an_ordinal_with_no_list_in_the_last_answer_borrows_the_previous_question():
+    history = [("user", "Which OCR engines does LayoutParser support?"), ("assistant", "")]
+    r = resolve("Who makes the second one?", history)
+    assert r.question == "Who makes the second one? (Which OCR engines does LayoutParser support)"
+    history[-1] = ("assistant", "No, it does not block other users [1].")  # a clause, not a list
+    assert resolve("Who makes the second one?", history).question == r.question
