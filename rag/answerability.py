@@ -10,10 +10,12 @@
   (rag.citations.support at the citation threshold).
 
 ``score = w_margin * margin + w_supported * supported - w_dont_know * dont_know + bias``; the
-chain answers when ``score >= 0`` and the model's doubt is under ``dont_know_veto``. ``POLICY`` was fitted on the realistic set's English questions
-(bench/data/realistic, ``kbqa eval --limit 40``) and is reported unchanged on Chinese,
-cross-language and SQuADShifts New Wiki questions (docs/evaluation.md, "Refusals from three
-signals").
+chain answers when ``score >= 0`` and the model's doubt is under ``dont_know_veto``.
+``POLICY`` was fitted on the realistic set's English questions (``bench/refusals.py --fit``)
+and is reported unchanged on Chinese, cross-language and SQuADShifts New Wiki questions
+(docs/evaluation.md, "Refusals from three signals"). ``supported`` is ``None`` when no answer
+sentence could be judged (another language than every passage and no name or number to
+check): ``supported_missing`` stands in.
 
 >>> decide(evidence=0.70, threshold=0.54, dont_know=0.90, supported=1.0).answer
 False
@@ -37,19 +39,26 @@ class Policy:
     floor: float
     dont_know_missing: float  # used when the backend gives no probability
     dont_know_veto: float  # the model's doubt at or above which it refuses whatever else says
+    # used when no sentence could be judged (another language than the passages, nothing to
+    # check across languages: rag.citations.cross_language_support)
+    supported_missing: float = 0.5
 
 
-# Fitted on realistic English (see module docstring; /tmp/ans-fit-en, 30 answerable + 7
-# unanswerable, grid search: answerable refused <= 0.10 first, then most unanswerable refused).
+# Refitted 2026-11-30 on realistic English only (bench/refusals.py --fit: 14 answerable + 14
+# unanswerable English questions, the real chain's answers and signals; grid search, objective
+# answerable refused <= 0.10 first, then most unanswerable refused): English 0.00 / 0.43,
+# reported unchanged on Chinese 0.14 / 0.43 and cross-language 0.36 / 0.50 (the 2026-11-29
+# policy on the same rows: 0.21 / 0.57, 0.29 / 0.50, 0.43 / 0.50). Every signal is weak with
+# the 0.5B model (AUC 0.57-0.69 in English), so no threshold reaches issue 13's targets.
 # Do not tune per set.
 POLICY = Policy(
-    w_margin=4.0,
+    w_margin=8.0,
     w_supported=2.0,
     w_dont_know=1.0,
-    bias=0.25,
+    bias=0.875,
     floor=0.3,
     dont_know_missing=0.15,  # about the fit set's median
-    dont_know_veto=0.6,  # above every answerable question's value in the fit set (max 0.56)
+    dont_know_veto=0.6,  # above every answerable question's value in the first fit set (max 0.56)
 )
 
 
@@ -69,7 +78,7 @@ def decide(
     evidence: float,
     threshold: float,
     dont_know: float | None,
-    supported: float,
+    supported: float | None,
     model_refused: bool = False,
     policy: Policy | None = None,
 ) -> Decision:
@@ -80,12 +89,8 @@ def decide(
     policy = policy or POLICY
     margin = evidence - threshold
     p = policy.dont_know_missing if dont_know is None else dont_know
-    score = (
-        policy.w_margin * margin
-        + policy.w_supported * supported
-        - policy.w_dont_know * p
-        + policy.bias
-    )
+    s = policy.supported_missing if supported is None else supported
+    score = policy.w_margin * margin + policy.w_supported * s - policy.w_dont_know * p + policy.bias
     answer = (
         score >= 0
         and p < policy.dont_know_veto
@@ -95,7 +100,7 @@ def decide(
     signals = {
         "evidence": round(evidence, 4),
         "margin": round(margin, 4),
-        "supported": round(supported, 4),
+        "supported": round(s, 4),
         "model_refused": float(model_refused),
         "score": round(score, 4),
     }

@@ -254,16 +254,22 @@ class AnswerStream:
         raw = prompts.drop_echoes(raw, self.question)
         if probe is not None:
             dont_know = probe.value
-        model_refused = not raw or prompts.is_refusal(raw)
+        # An answer that only repeats the question says nothing: a refusal, not an answer.
+        model_refused = (
+            not raw or prompts.is_refusal(raw) or prompts.echoes_question(raw, self.question)
+        )
         attributed = attribute(
             "" if model_refused else raw, passages, chain.citation_threshold, question=query
         )
         sentences = attributed.supported + len(attributed.unsupported)
+        # A sentence in another language than every passage, with no name or number to check,
+        # cannot be judged by words: it counts neither way (rag.citations.judge).
+        share = attributed.supported_share if sentences else 0.0
         decision = answerability.decide(
             evidence=evidence,
             threshold=threshold,
             dont_know=dont_know,
-            supported=attributed.supported / sentences if sentences else 0.0,
+            supported=share,
             model_refused=model_refused,
         )
         abstained = not decision.answer

@@ -51,6 +51,15 @@ class Attribution:
     citations: list[Citation]
     unsupported: list[str]
     supported: int = 0  # sentences that found a passage
+    # Unsupported sentences that could not be judged: in another language than every passage,
+    # with no name, number or code to check (``cross_language_support``).
+    unjudged: int = 0
+
+    @property
+    def supported_share(self) -> float | None:
+        """The share of the judged sentences that found a passage; ``None``: none judged."""
+        judged = self.supported + len(self.unsupported) - self.unjudged
+        return self.supported / judged if judged > 0 else None
 
 
 def _content(sentence: str) -> list[str]:
@@ -76,6 +85,81 @@ def word_overlap(sentence: str, passage_text: str) -> float:
     """
     words = tokenize(sentence, drop_stopwords=True)
     return _coverage(words, passage_text) if words else 0.0
+
+
+# Names, numbers and code: what a sentence and a passage in different languages share.
+_ANCHOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-=/+]*[A-Za-z0-9=]|[A-Za-z0-9]")
+_CODE = re.compile(r"\d|[A-Z].*[A-Z]|[_.=/+\-]|^[a-z]+[A-Z]")
+
+
+def _chinese(text: str) -> bool:
+    return cjk_ratio(text) >= 0.3
+
+
+def cross_language(sentence: str, passage_text: str) -> bool:
+    """Whether one is Chinese and the other is not (word overlap cannot judge the sentence)."""
+    return _chinese(sentence) != _chinese(passage_text)
+
+
+def anchors(sentence: str) -> list[str]:
+    """The names, numbers and code of a sentence, lower-cased: every Latin or digit run of a
+    Chinese sentence; in an English one, runs with a digit, inner capitals or code punctuation
+    (not ordinary words, which a Chinese passage would not hold).
+
+    >>> anchors("客户端认证的超时时间为1分钟（1m）。")
+    ['1', '1m']
+    >>> anchors("Timeout sends the TERM signal to python3 when time runs out.")
+    ['term', 'python3']
+    """
+    runs = _ANCHOR.findall(sentence)
+    if _chinese(sentence):
+        return [r.lower() for r in runs]
+    return [r.lower() for r in runs if len(r) > 1 and _CODE.search(r)]
+
+
+def cross_language_support(
+    sentence: str, passage_text: str, question: str | None = None
+) -> float | None:
+    """Support across languages: the share of the sentence's new anchors (not in the question)
+    that two consecutive passage sentences hold; ``None`` when it has none (nothing to check).
+
+    >>> cross_language_support("客户端认证超时默认是 1m。",
+    ...     "Maximum time to complete client authentication. The default is one minute (1m).")
+    1.0
+    >>> cross_language_support("最多能嵌套 2 层。", "jsonb stores nested objects.") is None
+    False
+    """
+    asked = {a for a in anchors(question or "")} | set(tokenize(question or ""))
+    new = [a for a in anchors(sentence) if a not in asked]
+    if not new:
+        return None
+    best = 0.0
+    parts = passage_sentences(passage_text)
+    # Two consecutive passage sentences: a translation need not keep the sentence boundaries.
+    for part in (" ".join(parts[i : i + 2]) for i in range(len(parts))):
+        held = {t.lower() for t in _ANCHOR.findall(part)}
+        low = part.lower()
+        found = sum(1 for a in new if a in held or (len(a) >= 4 and a in low))
+        best = max(best, found / len(new))
+    return best
+
+
+def judge(
+    sentence: str, passage_text: str, question: str | None = None, *, across: bool = True
+) -> float | None:
+    """``support``, or across languages ``cross_language_support`` (``None``: cannot tell).
+
+    ``across=False``: a passage in another language counts 0 (used when some passage is in
+    the sentence's language: names and numbers alone then match unrelated passages).
+    """
+    if cross_language(sentence, passage_text):
+        return cross_language_support(sentence, passage_text, question) if across else 0.0
+    return support(sentence, passage_text, question)
+
+
+def _across(sentence: str, passages: list[Passage]) -> bool:
+    """Whether every passage is in another language than the sentence."""
+    return all(cross_language(sentence, p.text) for p in passages)
 
 
 def support(sentence: str, passage_text: str, question: str | None = None) -> float:
@@ -143,9 +227,10 @@ def source_passage(
     (1.0, 2)
     """
     best: tuple[tuple[float, bool, float, int], Passage] | None = None
+    across = _across(sentence, passages)
     for rank, passage in enumerate(passages):
         key = (
-            support(sentence, passage.text, question),
+            judge(sentence, passage.text, question, across=across) or 0.0,
             contains_phrase(passage.text, sentence),
             word_overlap(question, passage.text) if question else 0.0,
             -rank,
@@ -184,7 +269,7 @@ def attribute(
     clean = _MARKER.sub("", answer).strip()
     cited: dict[int, Citation] = {}  # by passage number, in order of first use
     unsupported: list[str] = []
-    supported = 0
+    supported = unjudged = 0
     lines: list[str] = []
     for line in clean.split("\n"):
         item = _LIST_ITEM.match(line)
@@ -197,6 +282,10 @@ def attribute(
                 out.append(sentence)
                 if content:
                     unsupported.append(sentence)
+                    if _across(sentence, passages) and all(
+                        judge(sentence, p.text, question) is None for p in passages
+                    ):
+                        unjudged += 1
                 continue
             supported += 1
             if passage.n not in cited:
@@ -215,7 +304,9 @@ def attribute(
             out.append(_place_marker(sentence, f"[{cited[passage.n].n}]"))
         joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in body[:50]) else " "
         lines.append(head + joiner.join(out))
-    return Attribution("\n".join(lines).strip(), list(cited.values()), unsupported, supported)
+    return Attribution(
+        "\n".join(lines).strip(), list(cited.values()), unsupported, supported, unjudged
+    )
 
 
 def _place_marker(sentence: str, marker: str) -> str:

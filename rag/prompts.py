@@ -127,7 +127,7 @@ def drop_echoes(answer: str, question: str) -> str:
     The 0.5B model sometimes opens with the question itself ("Zoo throws an error about my
     duplicate timestamps when merging - which function is complaining? Merge.zoo", realistic set
     q298); such a sentence states nothing. An answer that is nothing but the question is left
-    as it is (the citation check and the refusal decision judge it).
+    as it is (``echoes_question``: the chain takes it for a refusal).
 
     >>> drop_echoes("Which function is complaining? Merge.zoo.", "Which function is complaining?")
     'Merge.zoo.'
@@ -149,3 +149,18 @@ def drop_echoes(answer: str, question: str) -> str:
             lines.append(joiner.join(kept))
     out = "\n".join(lines).strip()
     return out if out else answer
+
+
+def echoes_question(answer: str, question: str) -> bool:
+    """Whether the answer only repeats (part of) the question: no answer at all.
+
+    Realistic set q220: "Debian 14 forky 什么时候停止支持？" was answered with itself, and kept
+    (evidence at the threshold, the don't-know probability 0.02).
+
+    >>> echoes_question("本地部署大语言模型如何保护数据隐私？", "本地部署大语言模型如何保护数据隐私？")
+    True
+    >>> echoes_question("Receipts are due within 45 days.", "When are receipts due?")
+    False
+    """
+    said = _letters(answer)
+    return len(said) >= 4 and said in _letters(question)

@@ -170,3 +170,20 @@ def test_probe_reads_the_first_position_then_forces_the_prestart():
     assert int(probe(None, first.clone()).argmax()) == 5
     assert int(probe(None, first.clone()).argmax()) == 7  # then the model is free again
     assert probe.value == pytest.approx(0.3)
+
+
+def test_an_answer_that_cannot_be_judged_across_languages_counts_neither_way():
+    # A Chinese answer over an English passage with no name or number to check: support is
+    # unknown, not 0 (which refused correct cross-language answers whose evidence was middling).
+    answer = ask(
+        "报销单据需要尽快上传。",
+        evidence=THRESHOLD - 0.12,
+        dont_know=0.0,
+        question="报销单据多久之内要上传？",
+    )
+    assert not answer.abstained, answer.answerability
+    assert answer.answerability["supported"] == POLICY.supported_missing
+    # The same answer judged unsupported would have been refused.
+    assert not decide(
+        evidence=THRESHOLD - 0.12, threshold=THRESHOLD, dont_know=0.0, supported=0.0
+    ).answer

@@ -181,6 +181,6 @@ def test_a_sentence_repeating_the_question_is_dropped_from_the_answer():
     ).ask(question)
     assert answer.answer == "Jupiter is the largest planet[1]."
     assert answer.unsupported_sentences == [] and not answer.abstained
-    # An answer that is only the question is left to the citation check and the decision.
+    # An answer that is only the question is a refusal (realistic q220 was kept otherwise).
     only = AnswerChain(FakeSearch([JUPITER]), chat(question)).ask(question)
-    assert only.raw_answer == question
+    assert only.abstained and only.answer == prompts.REFUSAL["en"] and only.citations == []

@@ -188,3 +188,39 @@ def test_restating_the_question_is_not_held_against_a_supported_sentence():
     # The question's topic grafted onto the passage's other sentence is not.
     grafted = "The travel receipts policy is required for flights under six hours."
     assert attribute(grafted, travel, SUPPORTED, question=asked).citations == []
+
+
+# --- answers in another language than the passages (issue 13: Chinese and cross-language) ----
+
+AUTH_TIMEOUT = passage(
+    1,
+    "authentication_timeout (integer) Maximum amount of time allowed to complete client"
+    " authentication. The default is one minute (1m).",
+    "runtime-config-connection.html",
+)
+PG_DUMP_ZH = passage(
+    2, "pg_dump 是一个用于备份 PostgreSQL 数据库的工具。默认端口是 5432。", "pg_dump.zh.txt"
+)
+
+
+def test_a_chinese_sentence_over_an_english_passage_is_judged_by_its_names_and_numbers():
+    asked = "客户端认证的超时时间默认是多久？"
+    right = attribute("客户端认证的超时时间默认为 1m。", [AUTH_TIMEOUT], SUPPORTED, question=asked)
+    assert [c.source for c in right.citations] == ["runtime-config-connection.html"]
+    assert right.supported_share == 1.0
+    # An invented value is not stated by the passage.
+    wrong = attribute("客户端认证的超时时间默认为 5m。", [AUTH_TIMEOUT], SUPPORTED, question=asked)
+    assert wrong.citations == [] and wrong.supported_share == 0.0
+    # Nothing to check across languages: the sentence counts neither way.
+    vague = attribute("超时时间比较短。", [AUTH_TIMEOUT], SUPPORTED, question=asked)
+    assert vague.citations == [] and vague.unjudged == 1 and vague.supported_share is None
+    # An English sentence over a Chinese passage: its code and numbers.
+    port = attribute("pg_dump connects to port 5432 by default.", [PG_DUMP_ZH], SUPPORTED)
+    assert [c.source for c in port.citations] == ["pg_dump.zh.txt"]
+
+
+def test_names_alone_do_not_cite_another_language_when_a_same_language_passage_is_there():
+    # Both passages hold "5432"; the English sentence is judged against the English one only.
+    english = passage(3, "PostgreSQL listens on TCP port 5432 unless port is set.", "conn.html")
+    result = attribute("pg_dump makes backups over port 5432.", [PG_DUMP_ZH, english], SUPPORTED)
+    assert result.citations == [] and result.supported_share == 0.0
