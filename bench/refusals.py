@@ -13,10 +13,16 @@ candidate model signal from the next-token distribution of the default model on 
 
 All three prompts share the answer prompt's prefix (system, context, question), which llama.cpp
 keeps in its slot: only the first read pays for the context. It prints each signal's AUC
-(answerable vs unanswerable) per group and writes one JSON row per question::
+(answerable vs unanswerable) per group and writes one JSON row per question; ``--fit`` then
+grid-searches ``rag.answerability``'s policy on the English rows and reports it unchanged on
+the others; ``--more`` reads two further signals on the rows already written::
 
     flock /tmp/kbqa-cpu.lock .venv/bin/python bench/refusals.py --store /tmp/refuse/store \\
-        --limit 80 --out /tmp/refuse/signals.jsonl
+        --limit 84 --out /tmp/refuse/signals.jsonl
+    .venv/bin/python bench/refusals.py --report --fit --out /tmp/refuse/signals.jsonl
+
+Measured 2026-11-30 (docs/evaluation.md, "Refusals from three signals"): the yes/no check does
+not separate answerable from unanswerable questions with the 0.5B model (AUC 0.46).
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ whole-passage overlap at 0.45 accepted every stitched sentence; one-sentence sup
 rejects most of them and keeps the supported ones (docs/evaluation.md, "Sentences, lists and
 checked citations").
 
+A sentence in another language than every passage (a Chinese answer over an English manual)
+shares no words with them: it is judged by its names, numbers and code instead
+(``cross_language_support``), and one with none of those counts neither way
+(``Attribution.unjudged``, ``Attribution.supported_share``).
+
 Citations are numbered 1, 2, 3 in the order the answer first uses them; ``Citation.passage`` keeps
 the passage's own number. Markers go before a sentence's closing punctuation and, in a list, at
 the end of the item's text, never after the list number.
