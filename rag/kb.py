@@ -359,6 +359,8 @@ class KnowledgeBase:
             mmr=s.mmr,
             reranker=self._reranker_for(s),
             cross_language=s.language_fusion and _bilingual(self.embedder_id),
+            fusion=s.fusion,
+            keyword_score_weight=s.keyword_score_weight,
         )
 
     def _reranker_for(self, s: Settings) -> Any:

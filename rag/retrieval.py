@@ -43,6 +43,33 @@ def rrf_fuse(rankings: Sequence[tuple[Sequence[str], float]], k: int) -> dict[st
     return scores
 
 
+KEYWORD_SCORE_WEIGHT = 0.4  # score fusion: cosine + 0.4 x BM25 / best BM25 (docs/evaluation.md)
+FUSIONS = ("score", "rrf")
+
+
+def score_fuse(
+    cosines: Mapping[str, float], keyword_hits: Sequence[tuple[str, float]], weight: float
+) -> dict[str, float]:
+    """Score fusion: each candidate's cosine plus ``weight`` x its BM25 score over the best one.
+
+    Reciprocal-rank fusion throws the scores away: a passage whose cosine stands far above the
+    rest (dense rank 1 only: 1/61) loses to any passage that both searches rank, however weakly
+    (dense rank 5 and keyword rank 1: 1/65 + 1/61). Adding the scores keeps the gap; BM25 is
+    divided by the best hit's score so its scale does not depend on the question's length.
+    ``cosines`` holds every candidate (dense hits and keyword hits); one keyword search did not
+    find gets its cosine alone.
+
+    >>> fused = score_fuse({"a": 0.9, "b": 0.6, "c": 0.55}, [("b", 8.0), ("c", 2.0)], 0.4)
+    >>> sorted(fused, key=lambda c: -fused[c]), round(fused["b"], 2)
+    (['b', 'a', 'c'], 1.0)
+    >>> score_fuse({"a": 0.9, "b": 0.3}, [("b", 8.0)], 0.4)["a"] > 0.3 + 0.4  # a far better cosine
+    True
+    """
+    best = keyword_hits[0][1] if keyword_hits else 0.0
+    keyword = {cid: score / best for cid, score in keyword_hits} if best > 0 else {}
+    return {cid: cos + weight * keyword.get(cid, 0.0) for cid, cos in cosines.items()}
+
+
 def reserve_cross_language_slot(
     order: Sequence[str], dense_ids: Sequence[str], foreign: Collection[str], k: int
 ) -> list[str]:
@@ -166,14 +193,23 @@ class HybridSearch:
         mmr: bool = False,
         reranker: Any = None,
         cross_language: bool = False,
+        fusion: str = "score",
+        keyword_score_weight: float = KEYWORD_SCORE_WEIGHT,
     ) -> None:
         for name, value in (("top_k", top_k), ("fetch_k", fetch_k), ("rrf_k", rrf_k)):
             if value <= 0:
                 raise ConfigError(f"{name} must be positive, got {value}")
+        if fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        if keyword_score_weight < 0:
+            raise ConfigError(f"keyword_score_weight must be 0 or more, got {keyword_score_weight}")
         self.store = store
         self.embeddings = embeddings
         self.top_k, self.fetch_k = top_k, max(fetch_k, top_k)
         self.hybrid, self.rrf_k, self.keyword_weight, self.mmr = hybrid, rrf_k, keyword_weight, mmr
+        # How dense and keyword hits are combined: "score" adds the cosine and the scaled BM25
+        # score (``score_fuse``), "rrf" their reciprocal ranks (``rrf_fuse``, kbqa's first rule).
+        self.fusion, self.keyword_score_weight = fusion, keyword_score_weight
         self.reranker = reranker  # a sentence-transformers CrossEncoder, or None
         # Keep a place for dense search's best passage when it is in another language than the
         # question (``reserve_cross_language_slot``): only for an embedder that matches across
@@ -244,6 +280,7 @@ class HybridSearch:
             }
         rankings: list[tuple[Sequence[str], float]] = [(dense_ids, 1.0)]
         keyword_rank: dict[str, int] = {}
+        hits: list[tuple[str, float]] = []
         if hybrid:
             hits = self.store.keyword.search(query, fetch_k, sources=sources)
             keyword_ids = [cid for cid, _ in hits]
@@ -259,7 +296,12 @@ class HybridSearch:
                         "vector": got["embeddings"][i],
                     }
             rankings.append(([c for c in keyword_ids if c in records], self.keyword_weight))
-        fused = rrf_fuse(rankings, self.rrf_k)
+        if self.fusion == "score":
+            cosines = {cid: float(rec["dense"]) for cid, rec in records.items()}
+            found = [(cid, score) for cid, score in hits if cid in records]
+            fused = score_fuse(cosines, found, self.keyword_score_weight if hybrid else 0.0)
+        else:
+            fused = rrf_fuse(rankings, self.rrf_k)
         order = sorted(fused, key=lambda cid: -fused[cid])
         rerank: dict[str, float] = {}
         if self.reranker is not None and order:

@@ -192,9 +192,20 @@ class Settings(BaseSettings):
     fetch_k: int = Field(
         20, ge=1, le=500, description="Candidates each retriever returns before fusion."
     )
-    hybrid: bool = Field(True, description="Fuse BM25 keyword search with dense search (RRF).")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    keyword_weight: float = Field(1.0, ge=0.0, description="Weight of keyword ranks in the fusion.")
+    hybrid: bool = Field(True, description="Fuse BM25 keyword search with dense search.")
+    fusion: Literal["score", "rrf"] = Field(
+        "score",
+        description="How dense and keyword hits are fused: 'score' adds cosine similarity and"
+        " keyword_score_weight x BM25 / best BM25; 'rrf' adds reciprocal ranks (rrf_k,"
+        " keyword_weight).",
+    )
+    keyword_score_weight: float = Field(
+        0.4, ge=0.0, description="Score fusion: weight of the scaled BM25 score beside the cosine."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion 'rrf').")
+    keyword_weight: float = Field(
+        1.0, ge=0.0, description="Weight of keyword ranks in reciprocal-rank fusion."
+    )
     language_fusion: bool = Field(
         True,
         description="When dense search ranks first a passage in another language than the"

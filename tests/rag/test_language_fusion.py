@@ -71,8 +71,8 @@ def test_a_cross_language_dense_hit_is_kept_where_plain_rrf_drops_it(tmp_path):
     texts = [ANSWER_EN, *DISTRACTORS_ZH]
     # The English passage carries its language; one distractor has none (read from its text).
     store = mixed_store(tmp_path, zh_vectors(), texts, ["en", "zh", "zh", None, "zh"])
-    plain = HybridSearch(store, store.embeddings, top_k=3, cross_language=False)
-    aware = HybridSearch(store, store.embeddings, top_k=3, cross_language=True)
+    plain = HybridSearch(store, store.embeddings, top_k=3, cross_language=False, fusion="rrf")
+    aware = HybridSearch(store, store.embeddings, top_k=3, cross_language=True, fusion="rrf")
     fused = [p.text for p in plain.search(QUESTION_ZH)]
     assert ANSWER_EN not in fused  # what this fixes: four keyword hits outvote it
     got = aware.search(QUESTION_ZH)
@@ -85,8 +85,8 @@ def test_a_cross_language_dense_hit_is_kept_where_plain_rrf_drops_it(tmp_path):
 
 def test_same_language_questions_fuse_exactly_as_plain_rrf(tmp_path):
     store = mixed_store(tmp_path, en_vectors(), ENGLISH, ["en"] * len(ENGLISH))
-    plain = HybridSearch(store, store.embeddings, top_k=2, cross_language=False)
-    aware = HybridSearch(store, store.embeddings, top_k=2, cross_language=True)
+    plain = HybridSearch(store, store.embeddings, top_k=2, cross_language=False, fusion="rrf")
+    aware = HybridSearch(store, store.embeddings, top_k=2, cross_language=True, fusion="rrf")
     got = [(p.chunk_id, p.score, p.dense_score, p.keyword_rank) for p in aware.search(QUESTION_EN)]
     want = [(p.chunk_id, p.score, p.dense_score, p.keyword_rank) for p in plain.search(QUESTION_EN)]
     assert got == want and [c for c, *_ in got] == ["0", "1"]
