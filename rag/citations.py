@@ -94,6 +94,7 @@ def word_overlap(sentence: str, passage_text: str) -> float:
 
 # Names, numbers and code: what a sentence and a passage in different languages share.
 _ANCHOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-=/+]*[A-Za-z0-9=]|[A-Za-z0-9]")
+_NUMBER = re.compile(r"\d+(?:\.\d+)*")
 _CODE = re.compile(r"\d|[A-Z].*[A-Z]|[_.=/+\-]|^[a-z]+[A-Z]")
 
 
@@ -144,9 +145,19 @@ def cross_language_support(
     for part in (" ".join(parts[i : i + 2]) for i in range(len(parts))):
         held = {t.lower() for t in _ANCHOR.findall(part)}
         low = part.lower()
-        found = sum(1 for a in new if a in held or (len(a) >= 4 and a in low))
+        found = sum(1 for a in new if _holds(a, held, low))
         best = max(best, found / len(new))
     return best
+
+
+def _holds(anchor: str, held: set[str], text: str) -> bool:
+    """A name as a token (or inside a longer run, from 4 characters); a number as a number,
+    also when a unit is glued to it ("1" in "(1m)", never in "10")."""
+    if anchor in held or (len(anchor) >= 4 and anchor in text):
+        return True
+    return _NUMBER.fullmatch(anchor) is not None and (
+        re.search(rf"(?<![\d.]){re.escape(anchor)}(?![\d.]\d|\d)", text) is not None
+    )
 
 
 def judge(

@@ -208,6 +208,11 @@ def test_a_chinese_sentence_over_an_english_passage_is_judged_by_its_names_and_n
     right = attribute("客户端认证的超时时间默认为 1m。", [AUTH_TIMEOUT], SUPPORTED, question=asked)
     assert [c.source for c in right.citations] == ["runtime-config-connection.html"]
     assert right.supported_share == 1.0
+    # Realistic q129's answer: a number with its unit glued on in the passage ("(1m)").
+    minute = attribute(
+        "客户端认证的超时时间为1分钟（1m）。", [AUTH_TIMEOUT], SUPPORTED, question=asked
+    )
+    assert minute.supported_share == 1.0
     # An invented value is not stated by the passage.
     wrong = attribute("客户端认证的超时时间默认为 5m。", [AUTH_TIMEOUT], SUPPORTED, question=asked)
     assert wrong.citations == [] and wrong.supported_share == 0.0
