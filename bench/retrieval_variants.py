@@ -423,6 +423,50 @@ def drop_short(inner: Rule, min_chars: int = 40) -> Rule:
     return rule
 
 
+def score_plus(
+    alpha: float = 0.4,
+    fetch_k: int = 20,
+    slot: bool = True,
+    foreign: float = 0.0,
+    doc: float = 0.0,
+    neighbour: float = 0.0,
+    mix: float = 1.0,
+    short: int = 0,
+) -> Rule:
+    """Score fusion with extras: ``foreign`` added to other-language passages, ``doc`` x the
+    best score of the chunk's document, ``neighbour`` x the best neighbouring chunk's score,
+    dense score ``mix`` x chunk cosine + (1 - mix) x best sentence cosine, chunks under ``short``
+    characters last."""
+
+    def rule(c: Corpus, q: Query) -> list[int]:
+        dvec = q.cos if mix == 1.0 else mix * q.cos + (1 - mix) * q.smax
+        dense = [int(i) for i in np.argsort(-dvec)[:fetch_k]]
+        kw = _bm25_norm(q, fetch_k)
+        scores = {
+            i: float(dvec[i]) + alpha * kw.get(i, 0.0) + (foreign if c.langs[i] != q.qlang else 0)
+            for i in set(dense) | set(kw)
+        }
+        if doc:
+            best: dict[str, float] = {}
+            for i, x in scores.items():
+                best[c.sources[i]] = max(best.get(c.sources[i], -9.0), x)
+            scores = {i: x + doc * best[c.sources[i]] for i, x in scores.items()}
+        if neighbour:
+            plain = dict(scores)
+            for i in scores:
+                near = [plain[j] for j in (c.prev[i], c.next[i]) if j >= 0 and j in plain]
+                scores[i] += neighbour * max(near) if near else 0.0
+        order = order_of(scores)
+        if short:
+            tiny = {i for i in order if len(c.texts[i].strip()) < short and not c.is_card[i]}
+            order = [i for i in order if i not in tiny] + [i for i in order if i in tiny]
+        if slot and c.langs[dense[0]] != q.qlang:
+            order = reserve(order, dense[0], TOP_K)
+        return order
+
+    return rule
+
+
 def variants() -> dict[str, Rule]:
     v: dict[str, Rule] = {
         "base (default)": base_rule(),
@@ -455,6 +499,19 @@ def variants() -> dict[str, Rule]:
     v["sentence 3 lists"] = sentence_rule(three=True)
     for n in (20, 40, 60, 80, 120):
         v[f"base, short<{n} chars last"] = drop_short(base_rule(), n)
+    for a in (0.2, 0.3, 0.4, 0.5, 0.7):
+        v[f"score+ a={a}"] = score_plus(a)
+    v["score+ a=0.4 no slot"] = score_plus(slot=False)
+    for f in (30, 50):
+        v[f"score+ a=0.4 fetch_k={f}"] = score_plus(fetch_k=f)
+    for b in (0.03, 0.05, 0.08, 0.12):
+        v[f"score+ a=0.4 foreign+{b}"] = score_plus(foreign=b)
+    for g in (0.1, 0.2, 0.3):
+        v[f"score+ a=0.4 doc={g}"] = score_plus(doc=g)
+    for n in (0.05, 0.1, 0.2):
+        v[f"score+ a=0.4 neighbour={n}"] = score_plus(neighbour=n)
+    v["score+ a=0.4 short<60"] = score_plus(short=60)
+    v["sentence score+ a=0.4 mix=0.75 short<60"] = score_plus(mix=0.75, short=60)
     return v
 
 
