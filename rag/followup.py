@@ -25,13 +25,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rag.text import detect_language
-from rag.types import Passage
 
 History = Sequence[tuple[str, str]]  # (role "user" | "assistant", text)
 Mode = Literal["rules", "model", "auto"]
@@ -300,7 +299,8 @@ _ZH_ASKS = re.compile(r"什么|哪|多少|几|怎么|怎样|如何|为什么|谁
 
 def _flat(context: str) -> str:
     """A resolved question as one clause: its bracketed context joined by a comma, no "?"."""
-    return re.sub(r"\s*[?？]\s*[(（](.*)[)）]\s*$", r", \1", context.strip()).rstrip("?？ ")
+    text = re.sub(r"\s*[?？]\s*[(](.*)[)]\s*$", r", \1", context.strip())
+    return re.sub(r"\s*[?？]\s*（(.*)）\s*$", r"，\1", text).rstrip("?？ ")
 
 
 def _contrast(question: str, context: str) -> str | None:
@@ -366,8 +366,13 @@ def rule_rewrite(question: str, referent: str, context: str | None = None) -> st
                 return body.replace(pronoun, repl, 1).replace("  ", " ")
         spaced = f" {referent} " if re.search(r"[A-Za-z0-9]", referent) else referent
         about = f"关于{spaced.rstrip()}，{body}"
-        if context and not _ZH_ASKS.search(body) and re.search(r"呢\s*[？?]?\s*$", body):
-            # "要是命令根本找不到呢？" after "那退出码是多少？": the previous question goes along.
+        # An ellipsis that continues the previous question ("那要写的话用什么？" after
+        # "它能写 TOML 文件吗？", "要是命令根本找不到呢？") takes it along in brackets, as an English
+        # "And …?" does; a follow-up that asks its own question with no such opening does not.
+        continues = _ZH_ELLIPTIC_START.match(q) or (
+            not _ZH_ASKS.search(body) and re.search(r"呢\s*[？?]?\s*$", body)
+        )
+        if context and continues:
             return f"{about}（{re.sub(r'^关于[^，]*，', '', _flat(context))}）"
         return about
     if context:
@@ -656,87 +661,3 @@ def resolve(
     if validate_rewrite(candidate, q, history) is None:
         return done(candidate, "model", referent, 1)
     return done(by_rule or q, "rules-fallback" if by_rule else "none", referent, 1)
-
-
-# --- searching for a follow-up ------------------------------------------------------------------
-
-
-class Search(Protocol):
-    """What a follow-up is searched with (``rag.chain.PassageSearch``'s ``retrieve``)."""
-
-    def retrieve(
-        self,
-        query: str,
-        *,
-        top_k: int | None = None,
-        sources: Sequence[str] | None = None,
-        hybrid: bool | None = None,
-    ) -> list[Passage]: ...
-
-
-# The previous question's best document is searched again with the follow-up; its passages are
-# fused with the open search by reciprocal rank (the constant of rag.retrieval's fusion).
-PRIOR_RRF_K = 60
-
-
-def previous_question(history: History) -> str | None:
-    """The last user question of ``history`` as it was understood (its own follow-up resolved).
-
-    >>> previous_question([("user", "What does pg_dump do?"), ("user", "Does it block?")])
-    'Does pg_dump block?'
-    """
-    return _previous_resolved(history)
-
-
-def retrieve_with_history(
-    search: Search,
-    followup: FollowUp,
-    history: History,
-    *,
-    top_k: int | None = None,
-    sources: Sequence[str] | None = None,
-    hybrid: bool | None = None,
-) -> list[Passage]:
-    """The passages for a question asked in a chat: a follow-up leans to the previous question's
-    document, a question that stood on its own is searched exactly as alone.
-
-    A follow-up is usually about the document the previous turn read ("Does it block other
-    users?" after "What does pg_dump do?"), but its rewritten question may still rank another
-    file first. So the previous question (as understood) is searched, its first passage's file
-    is searched again with the follow-up, and that list is fused with the open search by
-    reciprocal rank: a passage both find rises, a passage of another file still takes its
-    place when the open search ranks it above the previous file's ones. No model call; two
-    more searches. A search the user restricted to files (``sources``) is left as it is.
-    """
-    # Options the caller left unset are not passed: an eval target's ``retrieve`` takes top_k only.
-    extra: dict[str, Any] = {"hybrid": hybrid} if hybrid is not None else {}
-    query = followup.question
-    if sources is not None:
-        return search.retrieve(query, top_k=top_k, sources=sources, **extra)
-    passages = search.retrieve(query, top_k=top_k, **extra)
-    if not followup.rewritten or not passages:
-        return passages
-    previous = previous_question(history)
-    before = search.retrieve(previous, top_k=1, **extra) if previous else []
-    if not before:
-        return passages
-    within = search.retrieve(query, top_k=top_k, sources=[before[0].source], **extra)
-    return fuse_rankings([passages, within], len(passages))
-
-
-def fuse_rankings(rankings: Sequence[Sequence[Passage]], top_k: int) -> list[Passage]:
-    """Reciprocal-rank fusion of passage lists by chunk id, renumbered from 1; ties keep the
-    first list's order.
-
-    >>> a = [Passage(1, "x", "a.md", None, "", 1.0), Passage(2, "y", "b.md", None, "", 0.9)]
-    >>> [p.chunk_id for p in fuse_rankings([a, a[1:]], 2)]
-    ['y', 'x']
-    """
-    scores: dict[str, float] = {}
-    first: dict[str, Passage] = {}
-    for ranking in rankings:
-        for rank, passage in enumerate(ranking, start=1):
-            scores[passage.chunk_id] = scores.get(passage.chunk_id, 0.0) + 1 / (PRIOR_RRF_K + rank)
-            first.setdefault(passage.chunk_id, passage)
-    order = sorted(first, key=lambda cid: -scores[cid])  # stable: first seen first on ties
-    return [replace(first[cid], n=i) for i, cid in enumerate(order[:top_k], start=1)]
