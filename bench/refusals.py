@@ -298,18 +298,31 @@ def supported_share(row: dict[str, Any]) -> float | None:
     return result.supported_share if sentences else 0.0
 
 
+UNSTATED = True  # refuse an answer with a number no passage states (as the chain does)
+
+
 def refused(row: dict[str, Any], policy: Any) -> bool:
     from rag import answerability, prompts
 
     raw = row.get("raw_answer")
     if raw is None:  # refused before the model
         return True
+    from rag.citations import unstated_numbers
+    from rag.types import Passage
+
+    passages = [
+        Passage(p["n"], str(p["n"]), p["source"], None, p["text"], 1.0) for p in row["passages"]
+    ]
+    model_refused = (
+        not raw or prompts.is_refusal(raw) or prompts.echoes_question(raw, row["question"])
+    )
     decision = answerability.decide(
         evidence=row["evidence"],
         threshold=row["evidence"] - row["margin"],
         dont_know=row["dont_know"],
         supported=row["supported_now"],
-        model_refused=not raw or prompts.is_refusal(raw),
+        model_refused=model_refused,
+        unstated_numbers=UNSTATED and bool(unstated_numbers(raw, passages, row["question"])),
         policy=policy,
     )
     return not decision.answer

@@ -80,11 +80,14 @@ def decide(
     dont_know: float | None,
     supported: float | None,
     model_refused: bool = False,
+    unstated_numbers: bool = False,
     policy: Policy | None = None,
 ) -> Decision:
     """Answer or refuse, with the signals that decided (they go to ``Answer.answerability``).
 
     ``model_refused``: the model wrote the don't-know reply; that is always a refusal.
+    ``unstated_numbers``: the answer states a number no passage holds
+    (rag.citations.unstated_numbers), an invented figure; that is always a refusal too.
     """
     policy = policy or POLICY
     margin = evidence - threshold
@@ -95,6 +98,7 @@ def decide(
         score >= 0
         and p < policy.dont_know_veto
         and not model_refused
+        and not unstated_numbers
         and not below_floor(evidence, threshold, policy)
     )
     signals = {
@@ -102,6 +106,7 @@ def decide(
         "margin": round(margin, 4),
         "supported": round(s, 4),
         "model_refused": float(model_refused),
+        "unstated_numbers": float(unstated_numbers),
         "score": round(score, 4),
     }
     if dont_know is not None:

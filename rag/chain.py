@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from rag import answerability, prompts
-from rag.citations import attribute
+from rag.citations import attribute, unstated_numbers
 from rag.errors import QuestionError
 from rag.followup import FollowUp, resolve
 from rag.followup import Mode as FollowUpMode
@@ -271,6 +271,8 @@ class AnswerStream:
             dont_know=dont_know,
             supported=share,
             model_refused=model_refused,
+            # A figure no passage states is an invented answer (rag.citations).
+            unstated_numbers=not model_refused and bool(unstated_numbers(raw, passages, query)),
         )
         abstained = not decision.answer
         if abstained:

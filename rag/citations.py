@@ -211,6 +211,35 @@ def support(sentence: str, passage_text: str, question: str | None = None) -> fl
     return best * len(words) / (len(words) + echoed)
 
 
+# A figure the answer states: a number or version, not a list item's number.
+_FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)*")
+_LIST_NUMBER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
+
+
+def unstated_numbers(answer: str, passages: list[Passage], question: str = "") -> list[str]:
+    """The numbers in ``answer`` that no passage (text or location) and not the question holds.
+
+    An invented figure is the 0.5B model's typical answer to a question the documents do not
+    answer ("The tzdata package is updated on PyPI every 6 months."; "Debian 的安装镜像 ISO
+    文件大概有大约 10GB。"): on 84 realistic questions 7 of 42 unanswerable answers held one,
+    and none of the 25 correct ones (bench/refusals.py).
+
+    >>> ps = [Passage(1, "a", "a.md", None, "Receipts must be uploaded within 45 days.", 1.0)]
+    >>> unstated_numbers("Upload them within 30 days.", ps), unstated_numbers("Within 45 days.", ps)
+    (['30'], [])
+    >>> unstated_numbers("1. Keep receipts for 45 days.", ps)
+    []
+    """
+    said = _LIST_NUMBER.sub(" ", _MARKER.sub("", answer))
+    known = " ".join([question, *(f"{p.location} {p.text}" for p in passages)])
+    out: list[str] = []
+    for number in _FIGURE.findall(said):
+        stated = re.search(rf"(?<![\d.]){re.escape(number)}(?!\d|\.\d)", known)
+        if stated is None and number not in out:
+            out.append(number)
+    return out
+
+
 def contains_phrase(passage_text: str, sentence: str) -> bool:
     """Whether the sentence's words occur in the passage as one run (case and punctuation aside).
 

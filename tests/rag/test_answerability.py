@@ -187,3 +187,23 @@ def test_an_answer_that_cannot_be_judged_across_languages_counts_neither_way():
     assert not decide(
         evidence=THRESHOLD - 0.12, threshold=THRESHOLD, dont_know=0.0, supported=0.0
     ).answer
+
+
+def test_an_answer_with_a_number_no_passage_states_is_refused():
+    # The 0.5B model's typical answer to what the documents do not say: an invented figure
+    # ("The tzdata package is updated on PyPI every 6 months."), worded like the passage.
+    invented = ask(
+        "Receipts must be uploaded within 30 days.",
+        evidence=0.75,
+        dont_know=0.01,
+        question="Within how many days do I have to submit my travel receipts?",
+    )
+    assert invented.abstained and invented.answer == prompts.REFUSAL["en"]
+    assert invented.answerability["unstated_numbers"] == 1.0
+    stated = ask(
+        "Receipts must be uploaded within 45 days.",
+        evidence=0.75,
+        dont_know=0.01,
+        question="Within how many days do I have to submit my travel receipts?",
+    )
+    assert not stated.abstained and stated.answerability["unstated_numbers"] == 0.0
