@@ -10,7 +10,9 @@
   (rag.citations.support at the citation threshold).
 
 ``score = w_margin * margin + w_supported * supported - w_dont_know * dont_know + bias``; the
-chain answers when ``score >= 0`` and the model's doubt is under ``dont_know_veto``.
+chain answers when ``score >= 0`` and the model's doubt is under ``dont_know_veto``, unless the
+answer is no answer (the don't-know reply, or only the question repeated: ``model_refused``)
+or states a number no passage holds (``unstated_numbers``).
 ``POLICY`` was fitted on the realistic set's English questions (``bench/refusals.py --fit``)
 and is reported unchanged on Chinese, cross-language and SQuADShifts New Wiki questions
 (docs/evaluation.md, "Refusals from three signals"). ``supported`` is ``None`` when no answer
