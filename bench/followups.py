@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -76,6 +77,7 @@ def main() -> None:
     if args.base:
         spec = importlib.util.spec_from_file_location("base_followup", args.base)
         old = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[spec.name] = old  # type: ignore[union-attr]  # dataclasses look it up
         spec.loader.exec_module(old)  # type: ignore[union-attr]
 
     def base(q, h, mode="rules"):

@@ -332,6 +332,68 @@ def _contrast(question: str, context: str) -> str | None:
     return f"{frame} {phrase}?"
 
 
+_EN_NP_OPEN = re.compile(
+    r"^\s*(?:(?:and|but|so|also|then)\b\s*,?\s*(?:(?:what|how) about\s+)?|(?:what|how) about\s+)",
+    re.I,
+)
+
+
+def np_fragment(question: str) -> str | None:
+    """The noun phrase of an English follow-up that is only one ("And the generator?",
+    "What about startup?"), without its article; None for anything else.
+
+    >>> np_fragment("And the generator?"), np_fragment("And if ID is missing, what is assumed?")
+    ('generator', None)
+    """
+    m = _EN_NP_OPEN.match(question)
+    if not m:
+        return None
+    rest = question[m.end() :].strip().rstrip("?？ .")
+    if (
+        not rest
+        or "," in rest  # "And the receipts, by when?": a clause, not a noun phrase
+        or _EN_CLAUSE_WORD.search(rest)
+        or re.match(rf"(?:{_PREPS}|if|when|while)\b", rest, re.I)
+        or len(rest.split()) > 8
+    ):
+        return None
+    return re.sub(r"^(?:the|a|an)\s+", "", rest, flags=re.I)
+
+
+def _attribute(question: str, referent: str, context: str) -> str | None:
+    """A noun-phrase follow-up put into the previous question: a name takes the place of the
+    last name there ("And pg_restore?" after "What does pg_dump do?"); another noun asks for
+    that attribute of the referent ("And the default maximum number of connections?" after
+    "What port does PostgreSQL listen on?" → "What is PostgreSQL's default maximum number of
+    connections?"; after "What is kbqa's default embedder?" only the head noun changes), or,
+    after a how-question, narrows its subject ("And startup?" after "How much faster is Python
+    3.11 than 3.10?" → "How much faster is Python 3.11 startup than 3.10?").
+
+    >>> _attribute("And the generator?", "kbqa", "What is kbqa's default embedder?")
+    "What is kbqa's default generator?"
+    """
+    np = np_fragment(question)
+    if np is None:
+        return None
+    frame = _flat(context)
+    words = _en_words(frame)
+    named = [w for i, w in enumerate(words) if _is_named(w, i == 0)]
+    if any(_is_named(w, False) for w in _en_words(np)) and named:
+        last = named[-1].rstrip("?.!,").removesuffix("'s")
+        i = frame.rfind(last)
+        return f"{frame[:i]}{np}{frame[i + len(last) :]}?"
+    copular = re.match(r"(?:what|which)(?:\s+(?:is|are|was|were)\b|'s)\s+(.+)$", frame, re.I)
+    if copular and len(np.split()) == 1 and re.search(r"\w$", frame):
+        return re.sub(r"\w[\w-]*$", np, frame) + "?"
+    if re.match(r"(?:what|which)\b", frame, re.I):
+        return f"What is {_possessive(referent, 'en')} {np}?"
+    at = frame.lower().find(referent.lower())
+    if re.match(r"how\b", frame, re.I) and at >= 0:
+        end = at + len(referent)
+        return f"{frame[:end]} {np}{frame[end:]}?"
+    return None
+
+
 def rule_rewrite(question: str, referent: str, context: str | None = None) -> str:
     """``question`` with ``referent`` put where its first pronoun was, or added to it.
 
@@ -376,7 +438,7 @@ def rule_rewrite(question: str, referent: str, context: str | None = None) -> st
             return f"{about}（{re.sub(r'^关于[^，]*，', '', _flat(context))}）"
         return about
     if context:
-        contrasted = _contrast(q, context)
+        contrasted = _contrast(q, context) or _attribute(q, referent, context)
         if contrasted:
             return contrasted
     body = _EN_STRIP_START.sub("", q, count=1)
@@ -646,6 +708,12 @@ def resolve(
             return done(ordinal, "rules")
         q = ordinal
     referent = find_referent(history)
+    turns = _previous_user_turns(history)
+    np = np_fragment(turns[-1]) if referent and len(turns) > 1 else None
+    pronoun = _EN_PRONOUN.search(q)
+    if np and pronoun and not any(_is_named(w, False) for w in np.split()):
+        # After "And the generator?", "it" is kbqa's generator, not kbqa.
+        referent = f"{_possessive(referent, 'en')} {np}"
     previous = _previous_resolved(history)
     by_rule = rule_rewrite(q, referent, previous) if referent else None
     wants_model = mode == "model" or (mode == "auto" and by_rule is None)

@@ -398,3 +398,39 @@ def test_an_ordinal_with_no_list_in_the_last_answer_borrows_the_previous_questio
     assert r.question == "Who makes the second one? (Which OCR engines does LayoutParser support)"
     history[-1] = ("assistant", "No, it does not block other users [1].")  # a clause, not a list
     assert resolve("Who makes the second one?", history).question == r.question
+
+
+EMBEDDER = Passage(8, "h", "embedder.md", None, "kbqa's default embedder is all-MiniLM-L6-v2.", 1.0)
+GENERATOR = Passage(9, "i", "generator.md", None, "kbqa's default generator is Qwen2.5-Coder.", 1.0)
+
+
+def test_and_the_generator_asks_about_the_generator_not_the_previous_attribute():
+    """The issue's failure: the old rewrite carried 'default embedder' along, so search (and the
+    model, which reads the rewritten question) answered the previous question again."""
+    search = KeywordSearch([EMBEDDER, GENERATOR])
+    history = [("user", "What is kbqa's default embedder?"), ("assistant", "all-MiniLM [1].")]
+    model = counting_chat("Qwen2.5-Coder [1].")
+    answer = AnswerChain(search, model).ask("And the generator?", history=history)
+    assert answer.standalone_question == "What is kbqa's default generator?"
+    assert answer.passages[0].source == "generator.md"
+    assert "embedder" not in model.calls[0].split("Question")[-1]
+    history += [("user", "And the generator?"), ("assistant", "Qwen [1].")]
+    # "it" is now the generator, not kbqa
+    assert resolve("Can I swap it for my own GGUF file?", history).question == (
+        "Can I swap kbqa's generator for my own GGUF file?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "follow_up", "expected"),
+    [
+        ("What port does PostgreSQL listen on by default?",
+         "And the default maximum number of connections?",
+         "What is PostgreSQL's default maximum number of connections?"),
+        ("How much faster is Python 3.11 than 3.10?", "And startup?",
+         "How much faster is Python 3.11 startup than 3.10?"),
+        ("What does pg_dump do?", "What about pg_restore?", "What does pg_restore do?"),
+    ],
+)  # fmt: skip
+def test_a_noun_phrase_follow_up_takes_the_previous_questions_frame(before, follow_up, expected):
+    assert resolve(follow_up, [("user", before), ("assistant", "")]).question == expected
