@@ -381,7 +381,10 @@ def _attribute(question: str, referent: str, context: str) -> str | None:
     if any(_is_named(w, False) for w in _en_words(np)) and named:
         last = named[-1].rstrip("?.!,").removesuffix("'s")
         i = frame.rfind(last)
-        return f"{frame[:i]}{np}{frame[i + len(last) :]}?"
+        # with its version: "And Debian 11?" after "When was Debian 12 released?"
+        run = re.match(rf"{re.escape(last)}(?:\s+v?\d[\w.]*)*", frame[i:])
+        end = i + (run.end() if run else len(last))
+        return f"{frame[:i]}{np}{frame[end:]}?"
     copular = re.match(r"(?:what|which)(?:\s+(?:is|are|was|were)\b|'s)\s+(.+)$", frame, re.I)
     if copular and len(np.split()) == 1 and re.search(r"\w$", frame):
         return re.sub(r"\w[\w-]*$", np, frame) + "?"
