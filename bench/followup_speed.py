@@ -3,9 +3,13 @@ and the peak RSS of a process with the default models loaded (target 4).
 
     python bench/followup_speed.py [--backend llamacpp] [--threads 1] [--rounds 3]
 
-A knowledge base over data/; each round asks the question alone, then another question, then the
-first one again as a follow-up with that history. Prints each round's timings (rewrite,
-retrieve, first token, total), whether the two answers are the same, the medians, and VmHWM.
+A knowledge base over data/; each round asks another question, then the question alone, then the
+other question again, then the first one as a follow-up with that history. Both timed calls
+follow the same question, so both find the same prompt in the backend's cache (prompt reuse
+keeps only the last prompt: had the alone question followed the follow-up, whose answer prompt
+is the same, it would find its whole prompt there and come back in half a second). Prints each
+round's timings (rewrite, retrieve, first token, total), whether the two answers are the same,
+the medians, and VmHWM.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def main() -> None:
         kb.ask("Say hello")  # loads the generator; warm-up
         rows = []
         for _ in range(args.rounds):
+            kb.ask(BEFORE)
             alone = kb.ask(ALONE)
             first = kb.ask(BEFORE)
             follow = kb.ask(ALONE, history=[("user", BEFORE), ("assistant", first.answer)])
