@@ -344,14 +344,18 @@ def np_fragment(question: str) -> str | None:
 
     >>> np_fragment("And the generator?"), np_fragment("And if ID is missing, what is assumed?")
     ('generator', None)
+    >>> np_fragment("And its license?"), np_fragment("And then?")
+    (None, None)
     """
     m = _EN_NP_OPEN.match(question)
     if not m:
         return None
     rest = question[m.end() :].strip().rstrip("?？ .")
     if (
-        not rest
+        not content_words(rest)  # "And then?", "And the default?"
         or "," in rest  # "And the receipts, by when?": a clause, not a noun phrase
+        or _EN_PRONOUN.search(rest)  # "And its license?": the pronoun rule's
+        or _EN_DEICTIC.search(rest)  # "And the one for Windows?"
         or _EN_CLAUSE_WORD.search(rest)
         or re.match(rf"(?:{_PREPS}|if|when|while)\b", rest, re.I)
         or len(rest.split()) > 8

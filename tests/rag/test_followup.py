@@ -435,3 +435,9 @@ def test_and_the_generator_asks_about_the_generator_not_the_previous_attribute()
 )  # fmt: skip
 def test_a_noun_phrase_follow_up_takes_the_previous_questions_frame(before, follow_up, expected):
     assert resolve(follow_up, [("user", before), ("assistant", "")]).question == expected
+
+
+def test_a_fragment_with_a_pronoun_is_left_to_the_pronoun_rule():
+    history = [("user", "What is LayoutParser?"), ("assistant", "A toolkit [1].")]
+    assert resolve("And its license?", history).question == "And LayoutParser's license?"
+    assert resolve("And then?", history).question == "And then? (What is LayoutParser)"
