@@ -390,12 +390,16 @@ def _attribute(question: str, referent: str, context: str) -> str | None:
         end = i + (run.end() if run else len(last))
         return f"{frame[:i]}{np}{frame[end:]}?"
     copular = re.match(r"(?:what|which)(?:\s+(?:is|are|was|were)\b|'s)\s+(.+)$", frame, re.I)
-    if copular and len(np.split()) == 1 and re.search(r"\w$", frame):
+    # "kbqa's default embedder" → "kbqa's default generator"; not past a preposition ("port by
+    # default" must not become "port by socket").
+    prep = re.search(rf"\b(?:{_PREPS}|of)\b", copular.group(1), re.I) if copular else None
+    if copular and not prep and len(np.split()) == 1 and re.search(r"\w$", frame):
         return re.sub(r"\w[\w-]*$", np, frame) + "?"
     if re.match(r"(?:what|which)\b", frame, re.I):
         return f"What is {_possessive(referent, 'en')} {np}?"
     at = frame.lower().find(referent.lower())
-    if re.match(r"how\b", frame, re.I) and at >= 0:
+    # a degree question ("How much faster is Python 3.11…"): the noun narrows its subject
+    if re.match(r"how (?:much|many|long|often|big|large|fast|old)\b", frame, re.I) and at >= 0:
         end = at + len(referent)
         return f"{frame[:end]} {np}{frame[end:]}?"
     return None

@@ -431,6 +431,10 @@ def test_and_the_generator_asks_about_the_generator_not_the_previous_attribute()
          "How much faster is Python 3.11 startup than 3.10?"),
         ("What does pg_dump do?", "What about pg_restore?", "What does pg_restore do?"),
         ("When was Debian 12 released?", "And Debian 11?", "When was Debian 11 released?"),
+        ("What is PostgreSQL's port by default?", "And the socket?",
+         "What is PostgreSQL's socket?"),
+        ("How do I create a virtual environment in Python?", "And a conda environment?",
+         "And a conda environment? (How do I create a virtual environment in Python)"),
     ],
 )  # fmt: skip
 def test_a_noun_phrase_follow_up_takes_the_previous_questions_frame(before, follow_up, expected):
