@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -135,6 +137,7 @@ def _bilingual(embedder_id: str) -> bool:
 
 
 # The parts a KnowledgeBase opens lazily and caches; ``close`` forgets (and closes) them.
+_log = logging.getLogger(__name__)
 _OPENED = ("registry", "keyword", "_record_manager", "store", "search", "chain")
 
 
@@ -176,6 +179,9 @@ class KnowledgeBase:
         self.models = models or Models(base)
         self._reopen_lock = threading.Lock()
         self._seen_version = -1  # the keyword index's data_version when ``store`` opened
+        self._languages: tuple[tuple[int, int], frozenset[str]] | None = None
+        # The last question translation (text, seconds); ``retrieve`` sets it.
+        self.last_translation: tuple[str, float] | None = None
 
     def _recorded_embedder(self) -> str | None:
         """The packaged embedder this knowledge base's collection was built with, if it exists.
@@ -448,7 +454,44 @@ class KnowledgeBase:
             chosen = self.search.sources_matching(
                 list(sources), [r.source for r in self.registry.all()]
             )
-        return self.search.search(query, top_k=top_k, sources=chosen, hybrid=hybrid)
+        found = self.search.search(query, top_k=top_k, sources=chosen, hybrid=hybrid)
+        if not self.settings.translate_queries or (sources and not chosen):
+            return found
+        from rag.text import detect_language
+        from rag.translate import merge_translated, other_language, translate_question
+
+        lang = detect_language(query)
+        target = other_language(lang)
+        if target not in self.languages():
+            return found  # a one-language knowledge base: no model call
+        started = time.perf_counter()
+        try:
+            translated = translate_question(self.llm, query, target)
+        except Exception as err:  # noqa: BLE001 - a missing generator must not stop a search
+            # The translation only adds passages: without a generator (``--no-generate`` on a
+            # machine lacking its weights) the question's own search still stands.
+            _log.warning("question not translated (%s); searching with it alone", err)
+            return found
+        self.last_translation = (translated, round(time.perf_counter() - started, 3))
+        if not translated:
+            return found
+        other = self.search.search(translated, top_k=top_k, sources=chosen, hybrid=hybrid)
+        k = min(top_k or self.settings.top_k, self.settings.top_k)
+        return merge_translated(found, other, lang, k=k, top_k=top_k or self.settings.top_k)
+
+    def languages(self) -> frozenset[str]:
+        """The languages ("en", "zh") of the chunks this knowledge base holds (chunk metadata
+        ``lang``); two metadata look-ups, redone only when the keyword index changed."""
+        # data_version tells another process's writes, the count this process's own ingest.
+        version = (self.keyword.data_version(), self.keyword.count())
+        if self._languages is None or self._languages[0] != version:
+            held = frozenset(
+                lang
+                for lang in ("en", "zh")
+                if self.store.collection.get(where={"lang": lang}, limit=1, include=[])["ids"]
+            )
+            self._languages = (version, held)
+        return self._languages[1]
 
     def _reopen_if_changed(self) -> None:
         """Reopen the store when another process wrote to it (see ``rag.store.reopen_chroma``).
