@@ -469,6 +469,10 @@ def rule_rewrite(question: str, referent: str, context: str | None = None) -> st
     m = _EN_THE_GENERIC.search(body)
     if m:
         return body[: m.start()] + referent + body[m.end() :]
+    m = re.fullmatch(r"((?:is|are|was|were) there (?:an? |any )?[^?,]+?)\s*\?", body, re.I)
+    if m and not _EN_CLAUSE_WORD.search(m.group(1)[4:]):
+        # "Is there a JIT?": there is, or is not, one in the referent.
+        return f"{m.group(1)} in {referent}?"
     if context and referent.lower() in context.lower():
         return f"{body} ({_flat(context)})"
     return f"{body} ({referent})"

@@ -445,3 +445,11 @@ def test_a_fragment_with_a_pronoun_is_left_to_the_pronoun_rule():
     history = [("user", "What is LayoutParser?"), ("assistant", "A toolkit [1].")]
     assert resolve("And its license?", history).question == "And LayoutParser's license?"
     assert resolve("And then?", history).question == "And then? (What is LayoutParser)"
+
+
+def test_is_there_asks_inside_the_referent():
+    history = [("user", "How much faster is Python 3.11 than 3.10?"), ("assistant", "")]
+    assert resolve("Is there a JIT?", history).question == "Is there a JIT in Python 3.11?"
+    assert resolve("Are there any limits?", history).question == (
+        "Are there any limits in Python 3.11?"
+    )
