@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
 
-LARGEST = "Which planet is the largest planet in the Solar System?"
+LARGEST = "What is the largest planet in the Solar System?"
 ABSENT = "What is the boiling point of liquid nitrogen?"
 
 

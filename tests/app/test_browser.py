@@ -86,7 +86,7 @@ def test_question_in_the_browser_gets_a_streamed_answer_with_sources(tmp_path, m
         try:
             open_app(driver, url)
             assert "kbqa — ask your documents" in page_text(driver)
-            answer = ask(driver, "Which planet is the largest planet in the Solar System?")
+            answer = ask(driver, "What is the largest planet in the Solar System?")
             shot = screenshot(driver, ARTIFACTS / "browser-answer.png")
 
             # A reload is a new session: the chat comes back from the server (the URL names it).
@@ -132,7 +132,7 @@ def test_question_in_the_browser_gets_a_streamed_answer_with_sources(tmp_path, m
     assert "solar.md" in answer and "score" not in answer, answer
     assert "Show passage" in answer, answer
     assert "chat=" in url_with_chat, url_with_chat
-    assert "Which planet is the largest planet in the Solar System?" in after_reload
+    assert "What is the largest planet in the Solar System?" in after_reload
     assert "solar.md" in after_reload and "Chats" in after_reload, after_reload
     assert "rings.pdf, p." in viewer, viewer
     assert "The cited page, the passage highlighted" in viewer, viewer
