@@ -4,7 +4,6 @@ other language that dense search ranks first (``rag.retrieval.reserve_cross_lang
 from __future__ import annotations
 
 import pytest
-from langchain_core.embeddings import Embeddings
 
 from rag.retrieval import HybridSearch, reserve_cross_language_slot
 
@@ -26,19 +25,6 @@ ENGLISH = [
 ]
 
 
-class TableEmbeddings(Embeddings):
-    """Fixed vectors: every text is listed with the direction it points in."""
-
-    def __init__(self, vectors: dict[str, list[float]]) -> None:
-        self.vectors = vectors
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.vectors.get(text, [0.0, 0.0, 1.0])  # the store's dimension probe
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.vectors[t] for t in texts]
-
-
 def zh_vectors() -> dict[str, list[float]]:
     """The English answer is nearest the Chinese question; the Chinese distractors come next."""
     vectors = {QUESTION_ZH: [1.0, 0.0, 0.0], ANSWER_EN: [0.95, 0.3, 0.0]}
@@ -57,7 +43,7 @@ def en_vectors() -> dict[str, list[float]]:
 
 
 def mixed_store(tmp_path, vectors, texts, langs):
-    from tests.conformance.memory import memory_store
+    from tests.conformance.memory import TableEmbeddings, memory_store
 
     store = memory_store(tmp_path, TableEmbeddings(vectors))
     metas = [

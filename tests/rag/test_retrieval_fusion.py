@@ -5,7 +5,6 @@ cosine stands far above the rest is not outvoted by weak passages that share the
 from __future__ import annotations
 
 import pytest
-from langchain_core.embeddings import Embeddings
 
 from rag.errors import ConfigError
 from rag.retrieval import HybridSearch, score_fuse
@@ -21,21 +20,8 @@ DISTRACTORS = [
 ]
 
 
-class TableEmbeddings(Embeddings):
-    """Fixed vectors: every text is listed with the direction it points in."""
-
-    def __init__(self, vectors: dict[str, list[float]]) -> None:
-        self.vectors = vectors
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.vectors.get(text, [0.0, 0.0, 1.0])  # the store's dimension probe
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.vectors[t] for t in texts]
-
-
 def store_of(tmp_path, vectors: dict[str, list[float]], texts: list[str]):
-    from tests.conformance.memory import memory_store
+    from tests.conformance.memory import TableEmbeddings, memory_store
 
     store = memory_store(tmp_path, TableEmbeddings(vectors))
     metas = [{"source": f"{i}.txt", "lang": "en"} for i in range(len(texts))]
