@@ -25,7 +25,7 @@ from rag.settings import Settings
 from tests.conftest import MODEL_CACHE, SMALL
 from tests.helpers import stop
 
-JUPITER = "Which planet is the largest planet in the Solar System?"
+JUPITER = "What is the largest planet in the Solar System?"
 
 
 def free_port() -> int:
