@@ -199,6 +199,9 @@ def test_article_dataset_holds_out_articles_over_a_fake_kb(tiny_dataset, tmp_pat
     }
     assert result.counts["answerable"] == 4 and result.counts["unanswerable"] == 2
     assert all(r.hit_rank is None for r in result.rows if not r.answerable)
+    # The retrieval settings that decide what is found are written with the results.
+    assert result.settings["fusion"] == "score" and result.settings["translate_queries"] is False
+    assert result.settings["keyword_score_weight"] == 0.4 and "language_fusion" in result.settings
 
 
 # --- a real knowledge base: the small hand-made dataset ------------------------------------------
