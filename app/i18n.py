@@ -180,10 +180,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "landing_try": "Try one of these questions:",
         "answer_model": "Answer model",
         "model_note_tiny": "Fastest, English only; answers are often weak. For trying kbqa out.",
-        "model_note_fast": "Fast; the default. English and Chinese. About 30 s an answer on a"
-        " busy 2-core CPU with llama.cpp (docs/benchmarks.md).",
-        "model_note_better": "Better answers, about twice as slow: 62 s an answer against the"
-        " 0.5B's 30 s on a busy 2-core CPU, and 2 GB of memory (docs/benchmarks.md).",
+        "model_note_fast": "Fast; the default. English and Chinese. About 5 s an answer on an"
+        " idle 2-core CPU with llama.cpp (docs/benchmarks.md).",
+        "model_note_better": "Better answers, about twice as slow: 9 s an answer against the"
+        " 0.5B's 5 s on an idle 2-core CPU, and 2 GB of memory (docs/benchmarks.md).",
         "model_note_server": "Answered by the configured server; its speed depends on that"
         " machine.",
         "model_note_local": "A model from the settings; its speed depends on its size.",
@@ -353,9 +353,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "landing_try": "试试这些问题：",
         "answer_model": "回答模型",
         "model_note_tiny": "最快，只懂英文，回答常常不够好，适合试用 kbqa。",
-        "model_note_fast": "速度快，默认模型，支持中文和英文。在繁忙的双核 CPU 上用 llama.cpp 每个回答约 30 秒"
+        "model_note_fast": "速度快，默认模型，支持中文和英文。在空闲的双核 CPU 上用 llama.cpp 每个回答约 5 秒"
         "（见 docs/benchmarks.md）。",
-        "model_note_better": "回答更好，但慢约一倍：在繁忙的双核 CPU 上每个回答 62 秒（0.5B 为 30 秒），"
+        "model_note_better": "回答更好，但慢约一倍：在空闲的双核 CPU 上每个回答 9 秒（0.5B 为 5 秒），"
         "占用约 2 GB 内存（见 docs/benchmarks.md）。",
         "model_note_server": "由配置的服务器回答，速度取决于那台机器。",
         "model_note_local": "设置中指定的模型，速度取决于它的大小。",

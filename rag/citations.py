@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.text import cjk_ratio, split_sentences, tokenize
+from rag.text import cjk_ratio, join_sentences, split_sentences, tokenize
 from rag.types import Citation, Passage
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
@@ -347,8 +347,7 @@ def attribute(
                 cited[passage.n].score = round(score, 3)
                 cited[passage.n].snippet = best_snippet(passage.text, sentence)
             out.append(_place_marker(sentence, f"[{cited[passage.n].n}]"))
-        joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in body[:50]) else " "
-        lines.append(head + joiner.join(out))
+        lines.append(head + join_sentences(out, body))
     return Attribution(
         "\n".join(lines).strip(), list(cited.values()), unsupported, supported, unjudged
     )

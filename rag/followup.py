@@ -103,6 +103,7 @@ _ZH_REFERRING = re.compile(
     r"他们|她们|他|她|这里|那里|这儿|那儿|前者|后者|上面|同样|书里|书中|文中|文章里|文章中"
 )
 _ZH_ELLIPTIC_START = re.compile(r"^\s*(那么|那|还有|另外|而且|而|要是|如果是)")
+_ZH_NE_END = re.compile(r"呢\s*[？?]?\s*$")  # a question ending in 呢: "那中文呢？"
 _ZH_STRIP_START = re.compile(r"^\s*(那么|那)\s*")
 _ZH_QUESTION_WORDS = re.compile(
     r"什么|哪些|哪个|哪款|哪里|哪儿|哪天|哪年|多少|多久|多大|多长|怎么样|怎么|怎样|如何|为什么|"
@@ -157,7 +158,7 @@ def needs_history(question: str) -> bool:
     False
     """
     q = question.strip()
-    if re.search(r"呢\s*[？?]?\s*$", q):  # "那中文呢？", "EasyOCR 呢？"
+    if _ZH_NE_END.search(q):  # "那中文呢？", "EasyOCR 呢？"
         return True
     if detect_language(q) == "zh":
         if _ZH_REFERRING.search(q) or _ZH_ELLIPTIC_START.match(q):
@@ -443,7 +444,7 @@ def rule_rewrite(question: str, referent: str, context: str | None = None) -> st
         # "它能写 TOML 文件吗？", "要是命令根本找不到呢？") takes it along in brackets, as an English
         # "And …?" does; a follow-up that asks its own question with no such opening does not.
         continues = _ZH_ELLIPTIC_START.match(q) or (
-            not _ZH_ASKS.search(body) and re.search(r"呢\s*[？?]?\s*$", body)
+            not _ZH_ASKS.search(body) and _ZH_NE_END.search(body)
         )
         if context and continues:
             return f"{about}（{re.sub(r'^关于[^，]*，', '', _flat(context))}）"

@@ -16,7 +16,7 @@ import re
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from rag.text import split_sentences
+from rag.text import join_sentences, split_sentences
 from rag.types import Passage
 
 DONT_KNOW_REPLY = {"en": "I don't know.", "zh": "我不知道。"}
@@ -135,18 +135,15 @@ def drop_echoes(answer: str, question: str) -> str:
     'Yes. Receipts are due in 45 days.'
     """
     asked = _letters(question)
+    shortest = max(8, len(asked) // 2)
     lines = []
     for line in answer.split("\n"):
-        kept = [
-            s
-            for s in split_sentences(line)
-            if not (len(_letters(s)) >= max(8, len(asked) // 2) and _letters(s) in asked)
-        ]
-        if len(kept) == len(split_sentences(line)):
+        sentences = split_sentences(line)
+        kept = [s for s in sentences if not (len(_letters(s)) >= shortest and _letters(s) in asked)]
+        if len(kept) == len(sentences):
             lines.append(line)
         elif kept:
-            joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in line[:50]) else " "
-            lines.append(joiner.join(kept))
+            lines.append(join_sentences(kept, line))
     out = "\n".join(lines).strip()
     return out if out else answer
 

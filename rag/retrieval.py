@@ -303,7 +303,7 @@ class HybridSearch:
         if self.fusion == "score":
             cosines = {cid: float(rec["dense"]) for cid, rec in records.items()}
             found = [(cid, score) for cid, score in hits if cid in records]
-            fused = score_fuse(cosines, found, self.keyword_score_weight if hybrid else 0.0)
+            fused = score_fuse(cosines, found, self.keyword_score_weight)  # no hits: cosines
         else:
             fused = rrf_fuse(rankings, self.rrf_k)
         order = sorted(fused, key=lambda cid: -fused[cid])

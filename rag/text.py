@@ -89,3 +89,14 @@ def split_sentences(text: str) -> list[str]:
     ['It is red.', '它是红色的。', 'Yes!']
     """
     return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+def join_sentences(sentences: list[str], like: str) -> str:
+    """Sentences put back into one line: without spaces when ``like`` (the line they came from)
+    is Chinese in its first 50 characters, with one space otherwise.
+
+    >>> join_sentences(["它是红色的。", "是的。"], "它是红色的。是的。"), join_sentences(["A.", "B."], "A. B.")
+    ('它是红色的。是的。', 'A. B.')
+    """
+    joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in like[:50]) else " "
+    return joiner.join(sentences)
